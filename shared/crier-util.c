@@ -1,0 +1,279 @@
+/* crier-util.c: ids, base64url, constant-time compare, unit parsing. */
+#include "config.h"
+
+#include "crier-util.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/random.h>
+
+char *
+crier_random_id (gsize n_bytes)
+{
+  static const char hex[] = "0123456789abcdef";
+  g_autofree guint8 *raw = g_malloc (n_bytes);
+  char *out = g_malloc (n_bytes * 2 + 1);
+  gsize got = 0;
+
+  /* Session ids are secrets (the emulation endpoint trusts them): use the
+   * kernel's CSPRNG, never GLib's Mersenne Twister. */
+  while (got < n_bytes)
+    {
+      ssize_t n = getrandom (raw + got, n_bytes - got, 0);
+
+      if (n < 0)
+        {
+          if (errno == EINTR)
+            continue;
+          g_error ("getrandom: %s", g_strerror (errno));
+        }
+      got += n;
+    }
+
+  for (gsize i = 0; i < n_bytes; i++)
+    {
+      out[2 * i] = hex[raw[i] >> 4];
+      out[2 * i + 1] = hex[raw[i] & 15];
+    }
+  out[2 * n_bytes] = '\0';
+  return out;
+}
+
+static const char b64url_alphabet[] =
+  "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+char *
+crier_base64url_encode (const guint8 *data,
+                        gsize         len)
+{
+  GString *s = g_string_sized_new ((len + 2) / 3 * 4 + 1);
+  gsize i;
+
+  for (i = 0; i + 2 < len; i += 3)
+    {
+      guint32 v = (data[i] << 16) | (data[i + 1] << 8) | data[i + 2];
+
+      g_string_append_c (s, b64url_alphabet[(v >> 18) & 63]);
+      g_string_append_c (s, b64url_alphabet[(v >> 12) & 63]);
+      g_string_append_c (s, b64url_alphabet[(v >> 6) & 63]);
+      g_string_append_c (s, b64url_alphabet[v & 63]);
+    }
+
+  if (len - i == 1)
+    {
+      guint32 v = data[i] << 16;
+
+      g_string_append_c (s, b64url_alphabet[(v >> 18) & 63]);
+      g_string_append_c (s, b64url_alphabet[(v >> 12) & 63]);
+    }
+  else if (len - i == 2)
+    {
+      guint32 v = (data[i] << 16) | (data[i + 1] << 8);
+
+      g_string_append_c (s, b64url_alphabet[(v >> 18) & 63]);
+      g_string_append_c (s, b64url_alphabet[(v >> 12) & 63]);
+      g_string_append_c (s, b64url_alphabet[(v >> 6) & 63]);
+    }
+
+  return g_string_free (s, FALSE);
+}
+
+static int
+b64url_value (char c)
+{
+  if (c >= 'A' && c <= 'Z')
+    return c - 'A';
+  if (c >= 'a' && c <= 'z')
+    return c - 'a' + 26;
+  if (c >= '0' && c <= '9')
+    return c - '0' + 52;
+  if (c == '-')
+    return 62;
+  if (c == '_')
+    return 63;
+  return -1;
+}
+
+guint8 *
+crier_base64url_decode (const char *text,
+                        gssize      text_len,
+                        gsize      *out_len)
+{
+  gsize len = text_len < 0 ? strlen (text) : (gsize) text_len;
+  g_autofree guint8 *out = NULL;
+  gsize o = 0;
+  guint32 acc = 0;
+  guint bits = 0;
+
+  g_return_val_if_fail (out_len != NULL, NULL);
+
+  /* A single leftover character can never encode a whole byte. */
+  if (len % 4 == 1)
+    return NULL;
+
+  out = g_malloc (len / 4 * 3 + 3);
+
+  for (gsize i = 0; i < len; i++)
+    {
+      int v = b64url_value (text[i]);
+
+      if (v < 0)
+        return NULL;
+
+      acc = (acc << 6) | (guint32) v;
+      bits += 6;
+      if (bits >= 8)
+        {
+          bits -= 8;
+          out[o++] = (acc >> bits) & 0xff;
+        }
+    }
+
+  /* Leftover bits must be zero (canonical encoding). */
+  if (bits > 0 && (acc & ((1u << bits) - 1)) != 0)
+    return NULL;
+
+  *out_len = o;
+  return g_steal_pointer (&out);
+}
+
+gboolean
+crier_const_time_equal (const void *a,
+                        gsize       a_len,
+                        const void *b,
+                        gsize       b_len)
+{
+  const guint8 *pa = a;
+  const guint8 *pb = b;
+  guint8 diff = 0;
+
+  if (a_len != b_len)
+    return FALSE;
+
+  for (gsize i = 0; i < a_len; i++)
+    diff |= pa[i] ^ pb[i];
+
+  return diff == 0;
+}
+
+static gboolean
+parse_number_and_suffix (const char  *text,
+                         gint64      *number,
+                         const char **suffix)
+{
+  const char *p = text;
+  char *end = NULL;
+  gint64 v;
+
+  while (g_ascii_isspace (*p))
+    p++;
+  if (!g_ascii_isdigit (*p))
+    return FALSE;
+
+  errno = 0;
+  v = g_ascii_strtoll (p, &end, 10);
+  if (errno != 0 || end == p)
+    return FALSE;
+
+  while (g_ascii_isspace (*end))
+    end++;
+
+  *number = v;
+  *suffix = end;
+  return TRUE;
+}
+
+static gboolean
+suffix_is (const char *suffix,
+           const char *want)
+{
+  gsize n = strlen (want);
+
+  if (g_ascii_strncasecmp (suffix, want, n) != 0)
+    return FALSE;
+  suffix += n;
+  while (g_ascii_isspace (*suffix))
+    suffix++;
+  return *suffix == '\0';
+}
+
+static gboolean
+scale (gint64  v,
+       gint64  factor,
+       gint64 *out)
+{
+  if (v > G_MAXINT64 / factor)
+    return FALSE;
+  *out = v * factor;
+  return TRUE;
+}
+
+gboolean
+crier_parse_duration_ms (const char *text,
+                         gint64     *out_ms)
+{
+  const char *suffix;
+  gint64 v;
+
+  if (text == NULL || !parse_number_and_suffix (text, &v, &suffix))
+    return FALSE;
+
+  if (*suffix == '\0' || suffix_is (suffix, "s"))
+    return scale (v, 1000, out_ms);
+  if (suffix_is (suffix, "ms"))
+    return scale (v, 1, out_ms);
+  if (suffix_is (suffix, "m") || suffix_is (suffix, "min"))
+    return scale (v, 60 * 1000, out_ms);
+  if (suffix_is (suffix, "h"))
+    return scale (v, 3600 * 1000, out_ms);
+  if (suffix_is (suffix, "d"))
+    return scale (v, 24 * 3600 * 1000, out_ms);
+
+  return FALSE;
+}
+
+gboolean
+crier_parse_size (const char *text,
+                  gint64     *out_bytes)
+{
+  const char *suffix;
+  gint64 v;
+
+  if (text == NULL || !parse_number_and_suffix (text, &v, &suffix))
+    return FALSE;
+
+  if (*suffix == '\0' || suffix_is (suffix, "b"))
+    return scale (v, 1, out_bytes);
+  if (suffix_is (suffix, "k") || suffix_is (suffix, "kib") || suffix_is (suffix, "kb"))
+    return scale (v, 1024, out_bytes);
+  if (suffix_is (suffix, "m") || suffix_is (suffix, "mib") || suffix_is (suffix, "mb"))
+    return scale (v, 1024 * 1024, out_bytes);
+  if (suffix_is (suffix, "g") || suffix_is (suffix, "gib") || suffix_is (suffix, "gb"))
+    return scale (v, 1024 * 1024 * 1024, out_bytes);
+
+  return FALSE;
+}
+
+char *
+crier_format_size (gint64 bytes)
+{
+  if (bytes < 1024)
+    return g_strdup_printf ("%" G_GINT64_FORMAT " B", bytes);
+  if (bytes < 1024 * 1024)
+    return g_strdup_printf ("%.1f KiB", bytes / 1024.0);
+  if (bytes < G_GINT64_CONSTANT (1024) * 1024 * 1024)
+    return g_strdup_printf ("%.1f MiB", bytes / (1024.0 * 1024.0));
+  return g_strdup_printf ("%.2f GiB", bytes / (1024.0 * 1024.0 * 1024.0));
+}
+
+char *
+crier_format_duration_ms (gint64 ms)
+{
+  if (ms < 1000)
+    return g_strdup_printf ("%" G_GINT64_FORMAT " ms", ms);
+  if (ms < 60 * 1000)
+    return g_strdup_printf ("%.1f s", ms / 1000.0);
+  if (ms < 3600 * 1000)
+    return g_strdup_printf ("%.1f min", ms / 60000.0);
+  return g_strdup_printf ("%.1f h", ms / 3600000.0);
+}

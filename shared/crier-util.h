@@ -1,0 +1,37 @@
+/* crier-util.h: small helpers shared by crierd, crierctl and the dashboard. */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/* Random identifier of @n_bytes (>= 16 for anything a client could guess)
+ * as lowercase hex. */
+char     *crier_random_id          (gsize        n_bytes);
+
+/* base64url without padding (RFC 4648 §5), as JWT uses it. */
+char     *crier_base64url_encode   (const guint8 *data,
+                                    gsize        len);
+/* Returns NULL on any character outside the alphabet or a bad length. */
+guint8   *crier_base64url_decode   (const char  *text,
+                                    gssize       text_len,
+                                    gsize       *out_len);
+
+/* Compares in time that depends only on the lengths. */
+gboolean  crier_const_time_equal   (const void  *a,
+                                    gsize        a_len,
+                                    const void  *b,
+                                    gsize        b_len);
+
+/* Parses "5", "5s", "250ms", "2m", "1h" to milliseconds. */
+gboolean  crier_parse_duration_ms  (const char  *text,
+                                    gint64      *out_ms);
+/* Parses "4096", "64k", "64KiB", "1M", "1MiB", "1G" to bytes. */
+gboolean  crier_parse_size         (const char  *text,
+                                    gint64      *out_bytes);
+
+/* Human forms used in logs and crierctl: "1.5 MiB", "250 ms". */
+char     *crier_format_size        (gint64       bytes);
+char     *crier_format_duration_ms (gint64       ms);
+
+G_END_DECLS
