@@ -1,0 +1,61 @@
+/* crier-listener.h: crierd's own listening sockets.
+ *
+ * SoupServer's listener has a backlog of 10, accepts one connection per
+ * loop iteration and stops for good after one EMFILE.  Ours: backlog from
+ * the config (4096), SO_REUSEPORT, IPv4 and IPv6, batches of accepts per
+ * wakeup, a connection cap below RLIMIT_NOFILE with a counted and logged
+ * refusal (a short 503), and EMFILE/ENFILE handled by pausing accepts
+ * briefly instead of spinning.  Accepted sockets go to libsoup with
+ * soup_server_accept_iostream(): libsoup still parses HTTP and routes.
+ */
+#pragma once
+
+#include <libsoup/soup.h>
+#include <sys/socket.h>
+
+#include "crier-engine.h"
+
+G_BEGIN_DECLS
+
+/* Shared by all listeners of one server: the cap and what it counted. */
+typedef struct
+{
+  gint64  max_connections;   /* HTTP-phase + engine connections */
+  gint64  http_open;         /* connections still with libsoup */
+  guint64 accepted;
+  guint64 refused_cap;
+  guint64 accept_errors;     /* EMFILE, ENFILE, ENOBUFS, ENOMEM */
+  gint64  last_refusal_log;  /* µs, for rate-limited logging */
+  gint64  last_error_log;
+} CrierConnBudget;
+
+CrierConnBudget *crier_conn_budget_new      (gint64            max_connections);
+CrierConnBudget *crier_conn_budget_ref      (CrierConnBudget  *budget);
+void             crier_conn_budget_unref    (CrierConnBudget  *budget);
+
+/* @address: "host:port", "[v6]:port" or "*:port"; port 0 picks one. */
+CrierListener   *crier_listener_new         (CrierEngine      *engine,
+                                             SoupServer       *soup,
+                                             CrierConnBudget  *budget,
+                                             const char       *address,
+                                             int               backlog,
+                                             gboolean          tcp_nodelay,
+                                             GError          **error);
+void             crier_listener_free        (CrierListener    *listener);
+guint16          crier_listener_get_port    (CrierListener    *listener);
+/* "127.0.0.1:8000" or "[::]:8000" */
+const char      *crier_listener_get_address (CrierListener    *listener);
+/* Close the listening socket (drain): new connections are refused by the
+ * kernel from now on. */
+void             crier_listener_stop        (CrierListener    *listener);
+
+/* Parses "host:port" / "[v6]:port" / "*:port" into a socket address;
+ * names other than "localhost" are not resolved. */
+gboolean         crier_parse_listen_address (const char       *address,
+                                             struct sockaddr_storage *out,
+                                             socklen_t        *out_len,
+                                             GError          **error);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (CrierListener, crier_listener_free)
+
+G_END_DECLS
