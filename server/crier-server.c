@@ -1,0 +1,537 @@
+/* crier-server.c: the owning object of a node (see the header).
+ *
+ * Key functions: crier_server_start (RLIMIT, cap, listeners, routes),
+ * server_tick (the periodic duties, listed there), crier_server_drain,
+ * the HTTP handlers for /healthz, /readyz and the debug broadcast.
+ */
+#include "config.h"
+
+#include "crier-server.h"
+
+#include <glib/gstdio.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "crier-transport-ws.h"
+#include "crier-ws-codec.h"
+
+#define FD_RESERVE 128   /* descriptors kept for logs, admin, broker, files */
+
+struct _CrierServer
+{
+  GObject          parent_instance;
+
+  CrierConfig     *config;
+  GMainContext    *context;
+  SoupServer      *soup;
+  CrierEngine     *engine;
+  CrierConnBudget *budget;
+  GPtrArray       *listeners;       /* CrierListener* */
+  char            *node_name;
+  gint64           started_at;      /* monotonic µs */
+
+  GSource         *tick;
+  gboolean         draining;
+  gint64           drain_deadline;  /* monotonic µs */
+  gboolean         drained;
+
+  GPtrArray       *debug_subscribers; /* CrierWs* on /debug/ws */
+  CrierWsOptions   ws_options;
+};
+
+enum {
+  DRAINED,
+  N_SIGNALS
+};
+
+static guint signals[N_SIGNALS];
+
+G_DEFINE_FINAL_TYPE (CrierServer, crier_server, G_TYPE_OBJECT)
+
+static void
+crier_server_dispose (GObject *object)
+{
+  CrierServer *self = CRIER_SERVER (object);
+
+  if (self->tick != NULL)
+    {
+      g_source_destroy (self->tick);
+      g_clear_pointer (&self->tick, g_source_unref);
+    }
+  g_clear_pointer (&self->listeners, g_ptr_array_unref);
+  if (self->soup != NULL)
+    soup_server_disconnect (self->soup);
+  g_clear_pointer (&self->engine, crier_engine_free);
+  g_clear_object (&self->soup);
+
+  G_OBJECT_CLASS (crier_server_parent_class)->dispose (object);
+}
+
+static void
+crier_server_finalize (GObject *object)
+{
+  CrierServer *self = CRIER_SERVER (object);
+
+  g_clear_pointer (&self->debug_subscribers, g_ptr_array_unref);
+  g_clear_pointer (&self->budget, crier_conn_budget_unref);
+  g_clear_pointer (&self->config, crier_config_free);
+  g_clear_pointer (&self->context, g_main_context_unref);
+  g_free (self->node_name);
+
+  G_OBJECT_CLASS (crier_server_parent_class)->finalize (object);
+}
+
+static void
+crier_server_class_init (CrierServerClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = crier_server_dispose;
+  object_class->finalize = crier_server_finalize;
+
+  /**
+   * CrierServer::drained:
+   *
+   * Emitted once after crier_server_drain() when every connection is gone
+   * or the drain timeout has passed; the process may exit then.
+   */
+  signals[DRAINED] = g_signal_new ("drained",
+                                   G_TYPE_FROM_CLASS (klass),
+                                   G_SIGNAL_RUN_LAST,
+                                   0, NULL, NULL, NULL,
+                                   G_TYPE_NONE, 0);
+}
+
+static void
+crier_server_init (CrierServer *self)
+{
+  self->listeners = g_ptr_array_new_with_free_func ((GDestroyNotify) crier_listener_free);
+  self->debug_subscribers = g_ptr_array_new ();
+}
+
+static void
+apply_limits (CrierServer *self)
+{
+  CrierEngineLimits limits = {
+    .soft_limit = self->config->outbound_soft_limit,
+    .hard_limit = self->config->outbound_hard_limit,
+    .soft_grace_ms = self->config->outbound_soft_grace,
+    .close_timeout_ms = 5000,
+  };
+
+  crier_engine_set_limits (self->engine, &limits);
+
+  self->ws_options.max_frame_size = self->config->ws_max_frame_size;
+  self->ws_options.max_message_size = self->config->ws_max_message_size;
+  self->ws_options.ping_interval_ms = self->config->ping_interval;
+  self->ws_options.pong_timeout_ms = self->config->pong_timeout;
+  self->ws_options.allowed_origins = self->config->allowed_origins;
+}
+
+CrierServer *
+crier_server_new (CrierConfig *config)
+{
+  CrierServer *self = g_object_new (CRIER_TYPE_SERVER, NULL);
+
+  self->config = config;
+  self->context = g_main_context_ref_thread_default ();
+  self->engine = crier_engine_new (self->context);
+  /* No "server-header": do not advertise versions to the internet. */
+  self->soup = soup_server_new (NULL, NULL);
+  /* Deflate would cost ~100 KB per connection and defeat encode-once. */
+  soup_server_remove_websocket_extension (self->soup, SOUP_TYPE_WEBSOCKET_EXTENSION_DEFLATE);
+
+  if (config->node_name != NULL && config->node_name[0] != '\0')
+    self->node_name = g_strdup (config->node_name);
+  else
+    self->node_name = g_strdup (g_get_host_name ());
+
+  apply_limits (self);
+  return self;
+}
+
+/* ---- HTTP handlers ------------------------------------------------------ */
+
+static void
+reply_json (SoupServerMessage *msg,
+            guint              status,
+            const char        *json)
+{
+  SoupMessageHeaders *h = soup_server_message_get_response_headers (msg);
+
+  soup_message_headers_replace (h, "Cache-Control", "no-store");
+  soup_server_message_set_status (msg, status, NULL);
+  soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_COPY, json, strlen (json));
+}
+
+static void
+handle_healthz (SoupServer        *soup,
+                SoupServerMessage *msg,
+                const char        *path,
+                GHashTable        *query,
+                gpointer           user_data)
+{
+  /* Alive as long as the loop answers; broker health joins later. */
+  reply_json (msg, SOUP_STATUS_OK, "{\"status\":\"ok\"}\n");
+}
+
+static void
+handle_readyz (SoupServer        *soup,
+               SoupServerMessage *msg,
+               const char        *path,
+               GHashTable        *query,
+               gpointer           user_data)
+{
+  CrierServer *self = user_data;
+
+  if (self->draining)
+    reply_json (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "{\"status\":\"draining\"}\n");
+  else
+    reply_json (msg, SOUP_STATUS_OK, "{\"status\":\"ready\"}\n");
+}
+
+static void
+handle_not_found (SoupServer        *soup,
+                  SoupServerMessage *msg,
+                  const char        *path,
+                  GHashTable        *query,
+                  gpointer           user_data)
+{
+  reply_json (msg, SOUP_STATUS_NOT_FOUND, "{\"error\":\"not found\"}\n");
+}
+
+/* The debug broadcast: /debug/ws subscribers receive every body POSTed to
+ * /debug/publish as one text frame, built once. Enabled by
+ * [server] debug_endpoints for benchmarks of the raw engine. */
+
+static void
+debug_ws_open (CrierWs *ws,
+               gpointer user_data)
+{
+  CrierServer *self = user_data;
+
+  g_ptr_array_add (self->debug_subscribers, ws);
+}
+
+static void
+debug_ws_closed (CrierWs         *ws,
+                 CrierCloseReason reason,
+                 guint16          code,
+                 gpointer         user_data)
+{
+  CrierServer *self = user_data;
+
+  g_ptr_array_remove_fast (self->debug_subscribers, ws);
+}
+
+static void
+debug_ws_message (CrierWs      *ws,
+                  const guint8 *data,
+                  gsize         len,
+                  gboolean      is_text,
+                  gpointer      user_data)
+{
+  g_autoptr(GBytes) frame = crier_ws_frame_new (is_text ? CRIER_WS_OP_TEXT : CRIER_WS_OP_BINARY, data, len);
+
+  /* Echo, so that tests can see reassembled messages. */
+  crier_ws_send_frame (ws, frame);
+}
+
+static const CrierWsHandler debug_ws_handler = {
+  .on_open = debug_ws_open,
+  .on_message = debug_ws_message,
+  .on_closed = debug_ws_closed,
+};
+
+static void
+handle_debug_ws (SoupServer        *soup,
+                 SoupServerMessage *msg,
+                 const char        *path,
+                 GHashTable        *query,
+                 gpointer           user_data)
+{
+  CrierServer *self = user_data;
+
+  if (self->draining)
+    {
+      reply_json (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "{\"error\":\"draining\"}\n");
+      return;
+    }
+  crier_ws_handle_upgrade (self->engine, msg, &self->ws_options, &debug_ws_handler, self);
+}
+
+static void
+handle_debug_publish (SoupServer        *soup,
+                      SoupServerMessage *msg,
+                      const char        *path,
+                      GHashTable        *query,
+                      gpointer           user_data)
+{
+  CrierServer *self = user_data;
+  g_autoptr(GBytes) body = NULL;
+  g_autoptr(GBytes) frame = NULL;
+  g_autofree char *reply = NULL;
+  const guint8 *data;
+  gsize len;
+  guint reached = 0;
+
+  if (soup_server_message_get_method (msg) != SOUP_METHOD_POST)
+    {
+      reply_json (msg, SOUP_STATUS_METHOD_NOT_ALLOWED, "{\"error\":\"POST only\"}\n");
+      return;
+    }
+
+  body = soup_message_body_flatten (soup_server_message_get_request_body (msg));
+  data = g_bytes_get_data (body, &len);
+  if ((gint64) len > self->config->max_request_body)
+    {
+      reply_json (msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "{\"error\":\"body too large\"}\n");
+      return;
+    }
+  if (!crier_ws_utf8_validate (data, len))
+    {
+      reply_json (msg, SOUP_STATUS_BAD_REQUEST, "{\"error\":\"body is not UTF-8\"}\n");
+      return;
+    }
+
+  /* One frame for everybody. Closed connections leave the array only when
+   * reaped, after this loop. */
+  frame = crier_ws_frame_new (CRIER_WS_OP_TEXT, data, len);
+  for (guint i = 0; i < self->debug_subscribers->len; i++)
+    if (crier_ws_send_frame (g_ptr_array_index (self->debug_subscribers, i), frame))
+      reached++;
+
+  reply = g_strdup_printf ("{\"reached\":%u}\n", reached);
+  reply_json (msg, SOUP_STATUS_OK, reply);
+}
+
+/* ---- tick and drain ----------------------------------------------------- */
+
+static gboolean
+server_tick (gpointer data)
+{
+  CrierServer *self = data;
+  gint64 now = g_get_monotonic_time ();
+
+  /* Duties, once per tick (100 ms):
+   *  1. drain: emit "drained" when the last connection left or the
+   *     deadline passed. */
+  if (self->draining && !self->drained)
+    {
+      guint left = crier_engine_get_n_conns (self->engine);
+
+      if (left == 0 || now >= self->drain_deadline)
+        {
+          if (left > 0)
+            g_warning ("drain timeout: %u connections still open, closing them", left);
+          self->drained = TRUE;
+          g_signal_emit (self, signals[DRAINED], 0);
+        }
+    }
+
+  return G_SOURCE_CONTINUE;
+}
+
+void
+crier_server_drain (CrierServer *self)
+{
+  g_return_if_fail (CRIER_IS_SERVER (self));
+
+  if (self->draining)
+    return;
+
+  self->draining = TRUE;
+  self->drain_deadline = g_get_monotonic_time () + self->config->drain_timeout * 1000;
+  g_message ("draining: %u connections, at most %" G_GINT64_FORMAT " ms",
+             crier_engine_get_n_conns (self->engine), self->config->drain_timeout);
+
+  for (guint i = 0; i < self->listeners->len; i++)
+    crier_listener_stop (g_ptr_array_index (self->listeners, i));
+  crier_engine_shutdown_all (self->engine);
+}
+
+gboolean
+crier_server_is_draining (CrierServer *self)
+{
+  return self->draining;
+}
+
+/* ---- start -------------------------------------------------------------- */
+
+/* libsoup 3.2 keeps an HTTP/1.1 connection alive after a response only when
+ * the SoupServer has at least one listener of its own (request_finished()
+ * checks priv->listeners), and ours are not libsoup's. Give it one that
+ * nobody can ever reach: a Unix socket whose path is removed at once. */
+static gboolean
+anchor_keepalive (CrierServer *self,
+                  GError     **error)
+{
+  g_autofree char *dir = g_dir_make_tmp ("crierd-XXXXXX", error);
+  g_autofree char *path = NULL;
+  g_autoptr(GSocket) socket = NULL;
+  g_autoptr(GSocketAddress) address = NULL;
+  gboolean ok;
+
+  if (dir == NULL)
+    return FALSE;
+  path = g_build_filename (dir, "anchor", NULL);
+  socket = g_socket_new (G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT, error);
+  address = g_unix_socket_address_new (path);
+  ok = socket != NULL &&
+       g_socket_bind (socket, address, FALSE, error) &&
+       g_socket_listen (socket, error) &&
+       soup_server_listen_socket (self->soup, socket, 0, error);
+  g_unlink (path);
+  g_rmdir (dir);
+  return ok;
+}
+
+static gint64
+raise_fd_limit (void)
+{
+  struct rlimit rl;
+
+  if (getrlimit (RLIMIT_NOFILE, &rl) != 0)
+    return 1024;
+  if (rl.rlim_cur < rl.rlim_max)
+    {
+      rlim_t before = rl.rlim_cur;
+
+      rl.rlim_cur = rl.rlim_max;
+      if (setrlimit (RLIMIT_NOFILE, &rl) != 0)
+        rl.rlim_cur = before;
+    }
+  return rl.rlim_cur == RLIM_INFINITY ? G_MAXINT32 : (gint64) rl.rlim_cur;
+}
+
+gboolean
+crier_server_start (CrierServer *self,
+                    GError     **error)
+{
+  gint64 fd_limit;
+  gint64 cap;
+
+  g_return_val_if_fail (CRIER_IS_SERVER (self), FALSE);
+  g_return_val_if_fail (self->listeners->len == 0, FALSE);
+
+  fd_limit = raise_fd_limit ();
+  cap = fd_limit - FD_RESERVE;
+  if (self->config->max_connections > 0 && self->config->max_connections < cap)
+    cap = self->config->max_connections;
+  else if (self->config->max_connections > cap)
+    g_warning ("[server] max_connections %" G_GINT64_FORMAT " is above what %" G_GINT64_FORMAT
+               " file descriptors allow; using %" G_GINT64_FORMAT,
+               self->config->max_connections, fd_limit, cap);
+  cap = MAX (cap, 1);
+  self->budget = crier_conn_budget_new (cap);
+
+  if (!anchor_keepalive (self, error))
+    return FALSE;
+
+  soup_server_add_handler (self->soup, NULL, handle_not_found, self, NULL);
+  soup_server_add_handler (self->soup, "/healthz", handle_healthz, self, NULL);
+  soup_server_add_handler (self->soup, "/readyz", handle_readyz, self, NULL);
+  if (self->config->debug_endpoints)
+    {
+      g_warning ("debug endpoints are enabled: never do this in production");
+      soup_server_add_handler (self->soup, "/debug/ws", handle_debug_ws, self, NULL);
+      soup_server_add_handler (self->soup, "/debug/publish", handle_debug_publish, self, NULL);
+    }
+
+  for (guint i = 0; self->config->listen[i] != NULL; i++)
+    {
+      g_autoptr(GError) local_error = NULL;
+      CrierListener *l = crier_listener_new (self->engine, self->soup, self->budget,
+                                             self->config->listen[i],
+                                             (int) self->config->backlog,
+                                             self->config->tcp_nodelay, &local_error);
+
+      if (l == NULL)
+        {
+          /* The default listens on IPv6 too; a host without IPv6 should
+           * still start on IPv4 alone. */
+          if (self->config->listen[i][0] == '[' &&
+              (g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED) ||
+               g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_FAILED)) &&
+              self->listeners->len > 0)
+            {
+              g_warning ("%s (continuing without it)", local_error->message);
+              continue;
+            }
+          g_propagate_error (error, g_steal_pointer (&local_error));
+          g_ptr_array_set_size (self->listeners, 0);
+          return FALSE;
+        }
+      g_ptr_array_add (self->listeners, l);
+      g_message ("listening on %s", crier_listener_get_address (l));
+    }
+
+  g_message ("node %s: up to %" G_GINT64_FORMAT " connections (%" G_GINT64_FORMAT " file descriptors)",
+             self->node_name, cap, fd_limit);
+
+  self->started_at = g_get_monotonic_time ();
+  self->tick = g_timeout_source_new (100);
+  g_source_set_name (self->tick, "crier-tick");
+  g_source_set_callback (self->tick, server_tick, self, NULL);
+  g_source_attach (self->tick, self->context);
+
+  return TRUE;
+}
+
+void
+crier_server_reload (CrierServer       *self,
+                     const CrierConfig *fresh)
+{
+  g_autoptr(GPtrArray) not_reloaded = NULL;
+
+  crier_config_apply_reload (self->config, fresh, &not_reloaded);
+  apply_limits (self);
+  if (not_reloaded != NULL)
+    for (guint i = 0; i < not_reloaded->len; i++)
+      g_warning ("reload: %s changed but needs a restart", (char *) g_ptr_array_index (not_reloaded, i));
+  g_message ("configuration reloaded");
+}
+
+const CrierConfig *
+crier_server_get_config (CrierServer *self)
+{
+  return self->config;
+}
+
+CrierEngine *
+crier_server_get_engine (CrierServer *self)
+{
+  return self->engine;
+}
+
+SoupServer *
+crier_server_get_soup (CrierServer *self)
+{
+  return self->soup;
+}
+
+CrierConnBudget *
+crier_server_get_budget (CrierServer *self)
+{
+  return self->budget;
+}
+
+GPtrArray *
+crier_server_get_listeners (CrierServer *self)
+{
+  return self->listeners;
+}
+
+guint16
+crier_server_get_port (CrierServer *self)
+{
+  if (self->listeners->len == 0)
+    return 0;
+  return crier_listener_get_port (g_ptr_array_index (self->listeners, 0));
+}
+
+const char *
+crier_server_get_node_name (CrierServer *self)
+{
+  return self->node_name;
+}

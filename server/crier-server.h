@@ -1,0 +1,44 @@
+/* crier-server.h: the one object that owns a crierd node.
+ *
+ * Config, listeners, the SoupServer that parses HTTP and routes, the
+ * connection engine, (later) hub, broker and admin; the periodic tick; and
+ * the graceful drain.
+ */
+#pragma once
+
+#include <libsoup/soup.h>
+
+#include "crier-config.h"
+#include "crier-engine.h"
+#include "crier-listener.h"
+
+G_BEGIN_DECLS
+
+#define CRIER_TYPE_SERVER (crier_server_get_type ())
+G_DECLARE_FINAL_TYPE (CrierServer, crier_server, CRIER, SERVER, GObject)
+
+/* Takes ownership of @config. Uses the thread-default main context. */
+CrierServer   *crier_server_new              (CrierConfig   *config);
+/* Open the listeners. On error nothing is left listening. */
+gboolean       crier_server_start            (CrierServer   *self,
+                                              GError       **error);
+/* Graceful drain: stop accepting, turn /readyz red, ask every connection
+ * to leave with a reconnectable code, and emit "drained" once all are
+ * gone or [server] drain_timeout has passed. Idempotent. */
+void           crier_server_drain            (CrierServer   *self);
+gboolean       crier_server_is_draining      (CrierServer   *self);
+/* Apply what can change at run time from @fresh (SIGHUP). */
+void           crier_server_reload           (CrierServer   *self,
+                                              const CrierConfig *fresh);
+
+const CrierConfig *crier_server_get_config   (CrierServer   *self);
+CrierEngine   *crier_server_get_engine       (CrierServer   *self);
+SoupServer    *crier_server_get_soup         (CrierServer   *self);
+CrierConnBudget *crier_server_get_budget     (CrierServer   *self);
+/* Listeners in config order. */
+GPtrArray     *crier_server_get_listeners    (CrierServer   *self);
+/* Port of the first listener (tests listen on port 0). */
+guint16        crier_server_get_port         (CrierServer   *self);
+const char    *crier_server_get_node_name    (CrierServer   *self);
+
+G_END_DECLS
