@@ -294,3 +294,41 @@ test_rss_kib (void)
   p = strstr (status, "VmRSS:");
   return p ? g_ascii_strtoll (p + 6, NULL, 10) : -1;
 }
+
+guint
+test_http_raw (guint16     port,
+               const char *request,
+               gsize       len,
+               char      **response_headers,
+               char      **response_body)
+{
+  int fd = test_tcp_connect (port);
+  GString *resp = g_string_new (NULL);
+  guint status = 0;
+  const char *sep;
+
+  g_assert_cmpint (send (fd, request, len, MSG_NOSIGNAL), ==, (gssize) len);
+  for (;;)
+    {
+      char buf[4096];
+      ssize_t n;
+
+      if (!wait_readable (fd, 10000))
+        break;
+      n = recv (fd, buf, sizeof buf, 0);
+      if (n <= 0)
+        break;
+      g_string_append_len (resp, buf, n);
+    }
+  close (fd);
+
+  if (sscanf (resp->str, "HTTP/1.%*d %u", &status) != 1)
+    status = 0;
+  sep = strstr (resp->str, "\r\n\r\n");
+  if (response_headers != NULL)
+    *response_headers = sep ? g_strndup (resp->str, sep - resp->str + 2) : g_strdup (resp->str);
+  if (response_body != NULL)
+    *response_body = g_strdup (sep ? sep + 4 : "");
+  g_string_free (resp, TRUE);
+  return status;
+}

@@ -65,4 +65,14 @@ guint         test_http_request      (guint16       port,
 /* Current RSS of this process in KiB. */
 gint64        test_rss_kib           (void);
 
+/* Sends @request (@len bytes: a whole HTTP/1.1 request, headers and body,
+ * best with "Connection: close") as is and reads the response until the
+ * server closes; returns the status (0 if none) and, when asked, the
+ * header block and the body. */
+guint         test_http_raw          (guint16       port,
+                                      const char   *request,
+                                      gsize         len,
+                                      char        **response_headers,
+                                      char        **response_body);
+
 G_END_DECLS

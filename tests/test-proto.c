@@ -1,0 +1,292 @@
+/* test-proto.c: the Centrifugo client protocol against hostile and broken
+ * input (raw WebSocket frames): every rejection has the reference's code
+ * and is counted by reason; nothing crashes or leaks (ASan run). */
+#include "config.h"
+
+#include <string.h>
+#include <unistd.h>
+
+#include "crier-proto-centrifuge.h"
+#include "crier-ws-codec.h"
+#include "test-utils.h"
+
+static const char * const anonymous[] = {
+  "auth.allow_anonymous=true",
+  "auth.hmac_secret=secret",
+  "channels.history_size=10",
+  "channels.force_recovery=true",
+  NULL
+};
+
+static int
+open_cf (CrierServer *server,
+         const char  *path)
+{
+  int fd = test_tcp_connect (crier_server_get_port (server));
+
+  g_assert_true (test_ws_handshake (fd, path, NULL));
+  return fd;
+}
+
+static void
+send_text (int         fd,
+           const char *text)
+{
+  test_ws_send (fd, CRIER_WS_OP_TEXT, TRUE, text, strlen (text));
+}
+
+/* Next text frame as a string (NULL on close/EOF; *close_code set). */
+static char *
+read_text (int      fd,
+           guint16 *close_code)
+{
+  g_autoptr(GByteArray) payload = g_byte_array_new ();
+  guint8 op = 0;
+
+  for (;;)
+    {
+      if (!test_ws_read_frame (fd, &op, payload, 5000))
+        return NULL;
+      if (op == CRIER_WS_OP_TEXT)
+        return g_strndup ((const char *) payload->data, payload->len);
+      if (op == CRIER_WS_OP_CLOSE)
+        {
+          if (close_code != NULL)
+            *close_code = payload->len >= 2 ? (payload->data[0] << 8) | payload->data[1] : 1005;
+          return NULL;
+        }
+    }
+}
+
+static void
+expect_close (int     fd,
+              guint16 code)
+{
+  guint16 got = 0;
+  g_autofree char *text = NULL;
+
+  /* Replies before the close are fine; the close must carry @code. */
+  while ((text = read_text (fd, &got)) != NULL)
+    g_clear_pointer (&text, g_free);
+  g_assert_cmpuint (got, ==, code);
+  close (fd);
+}
+
+static void
+connect_anon (int fd)
+{
+  g_autofree char *reply = NULL;
+
+  send_text (fd, "{\"id\":1,\"connect\":{}}");
+  reply = read_text (fd, NULL);
+  g_assert_nonnull (reply);
+  g_assert_nonnull (strstr (reply, "\"client\":"));
+}
+
+static void
+test_bad_frames (void)
+{
+  CrierServer *server = test_server_new (anonymous);
+  CrierCfStats *stats = &crier_server_get_cf_context (server)->stats;
+  const char *bad[] = {
+    "{not json",                              /* malformed */
+    "[1,2,3]",                                /* not an object */
+    "{\"id\":1,\"subscribe\":{\"channel\":\"a\"}}", /* before connect */
+    "{\"id\":1,\"frobnicate\":{}}",           /* unknown method */
+    "{\"connect\":{}}",                       /* no id */
+    "{\"id\":-4,\"connect\":{}}",             /* bad id */
+    "{\"id\":1,\"connect\":\"x\"}",           /* body not an object */
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      int fd = open_cf (server, "/connection/websocket");
+
+      send_text (fd, bad[i]);
+      expect_close (fd, 3501);
+    }
+  WAIT_UNTIL (stats->bad_frames >= G_N_ELEMENTS (bad));
+  g_assert_cmpuint (stats->disconnects[1], ==, G_N_ELEMENTS (bad));
+  test_server_quit_unref (server);
+}
+
+static void
+test_bad_tokens (void)
+{
+  CrierServer *server = test_server_new (anonymous);
+  CrierCfStats *stats = &crier_server_get_cf_context (server)->stats;
+  const char *tokens[] = {
+    "garbage",
+    "a.b.c",
+    "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiI0MiJ9.",   /* alg none */
+    /* signed with "secret" but one payload character changed */
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiI0MyIsImV4cCI6NDEwMjQ0NDgwMCwiaW5mbyI6eyJuYW1lIjoiQWxpY2UifX0.E1L7LumGehBw9ztjyg2t8yOUpuaHeLOxJnwAZZMCmg0",
+    /* a subscription token (has "channel") used to connect */
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiI0MiIsImNoYW5uZWwiOiJuZXdzIiwiZXhwIjo0MTAyNDQ0ODAwfQ.nYgiIMMl3ODDk1Bm1ER_OVDxH1Qv-CUp04V1xljR5gQ",
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (tokens); i++)
+    {
+      int fd = open_cf (server, "/connection/websocket");
+      g_autofree char *cmd = g_strdup_printf ("{\"id\":1,\"connect\":{\"token\":\"%s\"}}", tokens[i]);
+
+      send_text (fd, cmd);
+      expect_close (fd, 3500);
+    }
+  WAIT_UNTIL (stats->invalid_tokens == G_N_ELEMENTS (tokens));
+
+  /* The valid example token of protocols.md A10.1 connects. */
+  {
+    int fd = open_cf (server, "/connection/websocket");
+    g_autofree char *reply = NULL;
+
+    send_text (fd, "{\"id\":1,\"connect\":{\"token\":\"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9."
+                   "eyJzdWIiOiI0MiIsImV4cCI6NDEwMjQ0NDgwMCwiaW5mbyI6eyJuYW1lIjoiQWxpY2UifX0."
+                   "E1L7LumGehBw9ztjyg2t8yOUpuaHeLOxJnwAZZMCmg0\"}}");
+    reply = read_text (fd, NULL);
+    g_assert_nonnull (strstr (reply, "\"expires\":true"));
+    close (fd);
+  }
+  test_server_quit_unref (server);
+}
+
+static void
+test_anonymous_refused (void)
+{
+  const char * const strict[] = { "auth.hmac_secret=secret", NULL };
+  CrierServer *server = test_server_new (strict);
+  int fd = open_cf (server, "/connection/websocket");
+  g_autofree char *reply = NULL;
+
+  send_text (fd, "{\"id\":7,\"connect\":{}}");
+  reply = read_text (fd, NULL);
+  g_assert_cmpstr (reply, ==, "{\"id\":7,\"error\":{\"code\":101,\"message\":\"unauthorized\"}}");
+  close (fd);
+  test_server_quit_unref (server);
+}
+
+static void
+test_stale_connection (void)
+{
+  const char * const overrides[] = { "auth.allow_anonymous=true", "websocket.stale_timeout=300ms", NULL };
+  CrierServer *server = test_server_new (overrides);
+  int fd = open_cf (server, "/connection/websocket");
+
+  expect_close (fd, 3502);
+  g_assert_cmpuint (crier_server_get_cf_context (server)->stats.stale, ==, 1);
+  test_server_quit_unref (server);
+}
+
+static void
+test_flood_and_oversize (void)
+{
+  CrierServer *server = test_server_new (anonymous);
+  GString *flood = g_string_new (NULL);
+  g_autofree char *big = g_strnfill (70 * 1024, 'x');
+  int fd;
+
+  /* 1,200 pipelined commands in one frame: bounded, answered with 3013. */
+  fd = open_cf (server, "/connection/websocket");
+  connect_anon (fd);
+  for (guint i = 0; i < 1200; i++)
+    g_string_append_printf (flood, "{\"id\":%u,\"rpc\":{}}\n", i + 2);
+  send_text (fd, flood->str);
+  expect_close (fd, 3013);
+
+  /* A command over the message cap never reaches the JSON parser. */
+  fd = open_cf (server, "/connection/websocket");
+  send_text (fd, big);
+  expect_close (fd, CRIER_WS_CLOSE_TOO_BIG);
+
+  /* Binary frames are not this protocol. */
+  fd = open_cf (server, "/connection/websocket");
+  test_ws_send (fd, CRIER_WS_OP_BINARY, TRUE, "\x01\x02", 2);
+  expect_close (fd, 3506);
+
+  g_string_free (flood, TRUE);
+  test_server_quit_unref (server);
+}
+
+static void
+test_rpc_send_and_errors (void)
+{
+  CrierServer *server = test_server_new (anonymous);
+  int fd = open_cf (server, "/connection/websocket");
+  g_autofree char *r1 = NULL;
+  g_autofree char *r2 = NULL;
+  g_autofree char *r3 = NULL;
+  g_autofree char *r4 = NULL;
+
+  connect_anon (fd);
+  /* Two commands in one frame are answered in order. */
+  send_text (fd, "{\"id\":2,\"rpc\":{\"method\":\"x\"}}\n{\"id\":3,\"subscribe\":{\"channel\":\"unknown:ns\"}}");
+  r1 = read_text (fd, NULL);
+  r2 = read_text (fd, NULL);
+  g_assert_cmpstr (r1, ==, "{\"id\":2,\"error\":{\"code\":108,\"message\":\"not available\"}}");
+  g_assert_cmpstr (r2, ==, "{\"id\":3,\"error\":{\"code\":102,\"message\":\"unknown channel\"}}");
+
+  send_text (fd, "{\"id\":4,\"subscribe\":{}}");
+  r3 = read_text (fd, NULL);
+  g_assert_nonnull (strstr (r3, "\"code\":107"));
+
+  /* Unknown fields are ignored (SDK 5.7+ sends "flag"). */
+  send_text (fd, "{\"id\":5,\"subscribe\":{\"channel\":\"news\",\"flag\":1,\"future\":[1]},\"extra\":true}");
+  r4 = read_text (fd, NULL);
+  g_assert_true (g_str_has_prefix (r4, "{\"id\":5,\"subscribe\":{"));
+
+  /* send without a handler: terminal "not available". */
+  send_text (fd, "{\"send\":{\"data\":{}}}");
+  expect_close (fd, 3508);
+  test_server_quit_unref (server);
+}
+
+static void
+test_uni_websocket (void)
+{
+  const char * const overrides[] = {
+    "auth.hmac_secret=secret", "auth.api_keys=k", "channels.history_size=10", NULL
+  };
+  CrierServer *server = test_server_new (overrides);
+  /* Token with "channels":["news"] and sub "42" (HS256, secret "secret"). */
+  const char *token =
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiI0MiIsImNoYW5uZWxzIjpbIm5ld3MiXX0."
+    "ZafOFPt1R1v0nvXHeZCus-EUEu1xWq9RpD8iMxlSua4";
+  g_autofree char *path = g_strdup_printf ("/connection/uni_websocket?cf_connect=%%7B%%22token%%22%%3A%%22%s%%22%%7D", token);
+  int fd = open_cf (server, path);
+  g_autofree char *connect = read_text (fd, NULL);
+  g_autofree char *pub = NULL;
+  g_autofree char *body = NULL;
+  g_autofree char *req = NULL;
+  guint status;
+
+  g_assert_nonnull (connect);
+  g_assert_true (g_str_has_prefix (connect, "{\"connect\":{\"client\":"));
+  g_assert_nonnull (strstr (connect, "\"subs\":{\"news\":"));
+
+  req = g_strdup ("POST /api/publish HTTP/1.1\r\nHost: x\r\nX-API-Key: k\r\nConnection: close\r\n"
+                  "Content-Length: 33\r\n\r\n{\"channel\":\"news\",\"data\":{\"n\":1}}");
+  status = test_http_raw (crier_server_get_port (server), req, strlen (req), NULL, &body);
+  g_assert_cmpuint (status, ==, 200);
+
+  pub = read_text (fd, NULL);
+  g_assert_cmpstr (pub, ==, "{\"channel\":\"news\",\"pub\":{\"data\":{\"n\":1},\"offset\":1}}");
+  close (fd);
+  test_server_quit_unref (server);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  test_init (&argc, &argv);
+
+  g_test_add_func ("/proto/bad-frames", test_bad_frames);
+  g_test_add_func ("/proto/bad-tokens", test_bad_tokens);
+  g_test_add_func ("/proto/anonymous-refused", test_anonymous_refused);
+  g_test_add_func ("/proto/stale", test_stale_connection);
+  g_test_add_func ("/proto/flood-and-oversize", test_flood_and_oversize);
+  g_test_add_func ("/proto/rpc-send-errors", test_rpc_send_and_errors);
+  g_test_add_func ("/proto/uni-websocket", test_uni_websocket);
+
+  return g_test_run ();
+}
