@@ -1,0 +1,518 @@
+/* test-crierctl.c: crierctl as a program against a crierd subprocess (the
+ * Unix socket) and against an in-process server (TCP and its token):
+ * every command, human and --json output, exit codes 0-4, and the offline
+ * `detect` on tests/fixtures/connects-storm.csv. */
+#include "config.h"
+
+#include <fcntl.h>
+#include <glib/gstdio.h>
+#include <poll.h>
+#include <json-glib/json-glib.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "crier-admin.h"
+#include "crier-ws-codec.h"
+#include "test-utils.h"
+
+static char *
+crierctl_path (void)
+{
+  const char *env = g_getenv ("CRIERCTL");
+
+  if (env != NULL && env[0] != '\0')
+    return g_strdup (env);
+  return g_test_build_filename (G_TEST_BUILT, "..", "server", "crierctl", NULL);
+}
+
+/* Runs crierctl with the arguments (NULL-terminated) and @env
+ * ("NAME=value" strings added to ours), iterating the main context
+ * meanwhile (the server may be in this process); returns the exit code. */
+static int
+ctl_env (const char * const *env,
+         char              **out,
+         char              **err,
+         const char         *first,
+         ...)
+{
+  g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
+  g_auto(GStrv) envp = g_get_environ ();
+  g_autoptr(GError) error = NULL;
+  GString *buf[2] = { g_string_new (NULL), g_string_new (NULL) };
+  int fds[2] = { -1, -1 };
+  gint64 deadline = g_get_monotonic_time () + 30 * G_USEC_PER_SEC;
+  GPid pid;
+  int status = 0;
+  va_list ap;
+  const char *arg;
+
+  g_ptr_array_add (argv, crierctl_path ());
+  va_start (ap, first);
+  for (arg = first; arg != NULL; arg = va_arg (ap, const char *))
+    g_ptr_array_add (argv, g_strdup (arg));
+  va_end (ap);
+  g_ptr_array_add (argv, NULL);
+
+  envp = g_environ_unsetenv (envp, "CRIER_ADMIN_TOKEN");
+  envp = g_environ_unsetenv (envp, "XDG_RUNTIME_DIR");
+  for (guint i = 0; env != NULL && env[i] != NULL; i++)
+    {
+      g_auto(GStrv) kv = g_strsplit (env[i], "=", 2);
+
+      envp = g_environ_setenv (envp, kv[0], kv[1], TRUE);
+    }
+  g_spawn_async_with_pipes (NULL, (char **) argv->pdata, envp, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
+                            &pid, NULL, &fds[0], &fds[1], &error);
+  g_assert_no_error (error);
+
+  /* Read both pipes to their end without blocking the main context. */
+  while ((fds[0] >= 0 || fds[1] >= 0) && g_get_monotonic_time () < deadline)
+    {
+      struct pollfd p[2] = { { fds[0], POLLIN, 0 }, { fds[1], POLLIN, 0 } };
+
+      if (poll (p, 2, 1) <= 0)
+        {
+          while (g_main_context_iteration (NULL, FALSE))
+            ;
+          continue;
+        }
+      for (guint i = 0; i < 2; i++)
+        {
+          char chunk[4096];
+          ssize_t n;
+
+          if (fds[i] < 0 || p[i].revents == 0)
+            continue;
+          n = read (fds[i], chunk, sizeof chunk);
+          if (n > 0)
+            g_string_append_len (buf[i], chunk, n);
+          else
+            {
+              close (fds[i]);
+              fds[i] = -1;
+            }
+        }
+    }
+  g_assert_cmpint (fds[0], ==, -1);
+  g_assert_cmpint (fds[1], ==, -1);
+  g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
+  g_spawn_close_pid (pid);
+  g_assert_true (WIFEXITED (status));
+
+  g_test_message ("crierctl %s ... -> %d\n%s%s", first, WEXITSTATUS (status), buf[0]->str, buf[1]->str);
+  if (out != NULL)
+    *out = g_string_free (buf[0], FALSE);
+  else
+    g_string_free (buf[0], TRUE);
+  if (err != NULL)
+    *err = g_string_free (buf[1], FALSE);
+  else
+    g_string_free (buf[1], TRUE);
+  return WEXITSTATUS (status);
+}
+
+#define ctl(out, err, ...) ctl_env (NULL, out, err, __VA_ARGS__, NULL)
+
+static JsonObject *
+parse_object (const char *text)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) node = json_from_string (text, &error);
+
+  g_assert_no_error (error);
+  g_assert_true (JSON_NODE_HOLDS_OBJECT (node));
+  return json_object_ref (json_node_get_object (node));
+}
+
+/* ---- crierd as a subprocess ----------------------------------------------- */
+
+typedef struct
+{
+  GPid     pid;
+  guint16  port;
+  char    *dir;
+  char    *socket;
+  char    *log;
+} Crierd;
+
+static void
+crierd_start (Crierd *d)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *port_file = NULL;
+  g_autofree char *ports = NULL;
+  g_autofree char *socket_set = NULL;
+  const char *crierd = g_getenv ("CRIERD");
+  int log_fd;
+
+  g_assert_nonnull (crierd);
+  d->dir = g_dir_make_tmp ("crierctl-test-XXXXXX", &error);
+  g_assert_no_error (error);
+  port_file = g_build_filename (d->dir, "ports", NULL);
+  d->socket = g_build_filename (d->dir, "admin.sock", NULL);
+  d->log = g_build_filename (d->dir, "log", NULL);
+  socket_set = g_strdup_printf ("admin.socket=%s", d->socket);
+  {
+    const char *argv[] = {
+      crierd, "--port-file", port_file,
+      "--set", "server.listen=127.0.0.1:0",
+      "--set", socket_set,
+      "--set", "auth.allow_anonymous=true",
+      "--set", "channels.history_size=10",
+      NULL
+    };
+
+    log_fd = g_open (d->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    g_assert_cmpint (log_fd, >=, 0);
+    g_spawn_async_with_fds (NULL, (char **) argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
+                            &d->pid, -1, log_fd, log_fd, &error);
+    g_assert_no_error (error);
+    close (log_fd);
+  }
+  for (guint i = 0; i < 500 && !g_file_test (port_file, G_FILE_TEST_EXISTS); i++)
+    g_usleep (10000);
+  g_assert_true (g_file_get_contents (port_file, &ports, NULL, NULL));
+  d->port = (guint16) g_ascii_strtoull (ports, NULL, 10);
+  g_assert_cmpuint (d->port, >, 0);
+  g_assert_true (g_file_test (d->socket, G_FILE_TEST_EXISTS));
+  g_unlink (port_file);
+}
+
+static void
+crierd_stop (Crierd *d)
+{
+  int status = 0;
+
+  /* SIGTERM drains and exits; the socket file goes with it. */
+  g_assert_cmpint (kill (d->pid, SIGTERM), ==, 0);
+  for (guint i = 0; i < 1000; i++)
+    {
+      if (waitpid (d->pid, &status, WNOHANG) == d->pid)
+        {
+          d->pid = 0;
+          break;
+        }
+      g_usleep (10000);
+    }
+  if (d->pid != 0)
+    {
+      kill (d->pid, SIGKILL);
+      waitpid (d->pid, NULL, 0);
+      g_error ("crierd did not exit on SIGTERM");
+    }
+  g_assert_true (WIFEXITED (status));
+  g_assert_cmpint (WEXITSTATUS (status), ==, 0);
+  g_assert_false (g_file_test (d->socket, G_FILE_TEST_EXISTS));
+  g_unlink (d->log);
+  g_rmdir (d->dir);
+  g_free (d->dir);
+  g_free (d->socket);
+  g_free (d->log);
+}
+
+/* A raw Centrifugo client: connect, subscribe to @channel; returns the fd,
+ * the client id in @client. */
+static int
+client_open (guint16      port,
+             const char  *channel,
+             char       **client)
+{
+  g_autoptr(GByteArray) payload = g_byte_array_new ();
+  g_autofree char *sub = g_strdup_printf ("{\"id\":2,\"subscribe\":{\"channel\":\"%s\"}}", channel);
+  g_autoptr(JsonObject) reply = NULL;
+  g_autofree char *text = NULL;
+  guint8 op;
+  int fd = test_tcp_connect (port);
+
+  g_assert_true (test_ws_handshake (fd, "/connection/websocket", NULL));
+  test_ws_send (fd, CRIER_WS_OP_TEXT, TRUE, "{\"id\":1,\"connect\":{}}", 21);
+  g_assert_true (test_ws_read_frame (fd, &op, payload, 5000));
+  text = g_strndup ((const char *) payload->data, payload->len);
+  reply = parse_object (text);
+  *client = g_strdup (json_object_get_string_member (json_object_get_object_member (reply, "connect"), "client"));
+  test_ws_send (fd, CRIER_WS_OP_TEXT, TRUE, sub, strlen (sub));
+  g_assert_true (test_ws_read_frame (fd, &op, payload, 5000));
+  g_assert_nonnull (g_strstr_len ((const char *) payload->data, payload->len, "\"subscribe\""));
+  return fd;
+}
+
+/* Reads frames until one contains @fragment (pings skipped); returns the
+ * close code when the server closes first (0 otherwise). */
+static guint
+client_wait (int         fd,
+             const char *fragment)
+{
+  g_autoptr(GByteArray) payload = g_byte_array_new ();
+  guint8 op;
+
+  while (test_ws_read_frame (fd, &op, payload, 5000))
+    {
+      if (op == CRIER_WS_OP_CLOSE)
+        return payload->len >= 2 ? (payload->data[0] << 8) | payload->data[1] : 1005;
+      if (fragment != NULL && g_strstr_len ((const char *) payload->data, payload->len, fragment) != NULL)
+        return 0;
+    }
+  g_error ("client: nothing with %s", fragment != NULL ? fragment : "a close frame");
+  return 0;
+}
+
+/* ---- tests ---------------------------------------------------------------- */
+
+static void
+test_usage (void)
+{
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  static const char * const commands[] = {
+    "stats", "watch", "sessions", "inspect", "kick", "unsubscribe", "publish", "channels",
+    "channel", "alerts", "history", "detect", "version", "--no-reconnect", "--page-size",
+    "Exit status", NULL
+  };
+
+  g_assert_cmpint (ctl (&out, NULL, "--help"), ==, 0);
+  for (guint i = 0; commands[i] != NULL; i++)
+    if (strstr (out, commands[i]) == NULL)
+      g_error ("--help lacks %s", commands[i]);
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (ctl (&out, NULL, "help"), ==, 0);
+
+  g_assert_cmpint (ctl_env (NULL, NULL, &err, NULL, NULL), ==, 2);
+  g_assert_nonnull (strstr (err, "no command"));
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (ctl (NULL, &err, "frobnicate"), ==, 2);
+  g_assert_nonnull (strstr (err, "unknown command 'frobnicate'"));
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (ctl (NULL, &err, "--bogus", "stats"), ==, 2);
+  g_assert_nonnull (strstr (err, "--bogus"));
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (ctl (NULL, NULL, "inspect"), ==, 2);
+  g_assert_cmpint (ctl (NULL, NULL, "stats", "extra"), ==, 2);
+  g_assert_cmpint (ctl (NULL, NULL, "kick"), ==, 2);
+  g_assert_cmpint (ctl (NULL, NULL, "kick", "abc", "--user", "bob"), ==, 2);
+  g_assert_cmpint (ctl (NULL, NULL, "kick", "abc", "--code", "3011", "--no-reconnect"), ==, 2);
+  g_assert_cmpint (ctl (NULL, NULL, "kick", "abc", "--code", "99"), ==, 2);
+  g_assert_cmpint (ctl (NULL, NULL, "sessions", "--page-size", "5000"), ==, 2);
+  g_assert_cmpint (ctl (NULL, NULL, "sessions", "--sort", "subscribers"), ==, 2);
+  g_assert_cmpint (ctl (NULL, &err, "publish", "news", "{bad"), ==, 2);
+  g_assert_nonnull (strstr (err, "params.data"));
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (ctl (NULL, NULL, "publish", "news"), ==, 2);
+  g_assert_cmpint (ctl (NULL, &err, "--host", "127.0.0.1:1", "stats"), ==, 2);
+  g_assert_nonnull (strstr (err, "--token"));
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (ctl (NULL, NULL, "--socket", "/x", "--host", "h:1", "--token", "t", "stats"), ==, 2);
+  g_assert_cmpint (ctl (NULL, NULL, "--timeout", "0", "stats"), ==, 2);
+}
+
+static void
+test_cannot_connect (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("crierctl-test-XXXXXX", NULL);
+  g_autofree char *missing = g_build_filename (dir, "none.sock", NULL);
+  g_autofree char *err = NULL;
+  g_autofree char *out = NULL;
+
+  g_assert_cmpint (ctl (NULL, &err, "--socket", missing, "stats"), ==, 3);
+  g_assert_nonnull (strstr (err, "cannot connect"));
+  g_clear_pointer (&err, g_free);
+  /* version still names the client. */
+  g_assert_cmpint (ctl (&out, NULL, "--socket", missing, "version"), ==, 3);
+  g_assert_true (g_str_has_prefix (out, "crierctl " PACKAGE_VERSION));
+  /* The default socket comes from XDG_RUNTIME_DIR. */
+  {
+    g_autofree char *xdg = g_strdup_printf ("XDG_RUNTIME_DIR=%s", dir);
+    const char * const env[] = { xdg, NULL };
+    g_autofree char *expected = g_build_filename (dir, "crier", "admin.sock", NULL);
+
+    g_assert_cmpint (ctl_env (env, NULL, &err, "stats", NULL), ==, 3);
+    g_assert_nonnull (strstr (err, expected));
+  }
+  g_rmdir (dir);
+}
+
+static void
+test_detect (void)
+{
+  g_autofree char *fixture = g_test_build_filename (G_TEST_DIST, "fixtures", "connects-storm.csv", NULL);
+  g_autofree char *dir = g_dir_make_tmp ("crierctl-test-XXXXXX", NULL);
+  g_autofree char *bad = g_build_filename (dir, "bad.csv", NULL);
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+
+  g_assert_cmpint (ctl (&out, NULL, "detect", fixture), ==, 0);
+  g_assert_true (g_str_has_prefix (out, "timestamp,value,expected,sigma,score,event\n"));
+  g_assert_nonnull (strstr (out, "raised spike #1"));
+  g_assert_nonnull (strstr (out, "resolved spike #1"));
+  g_assert_nonnull (strstr (out, "# 720 rows, 720 samples, 1 alerts"));
+  g_clear_pointer (&out, g_free);
+
+  g_assert_cmpint (ctl (&out, NULL, "detect", "--profile", "errors", fixture), ==, 0);
+  g_assert_cmpint (ctl (NULL, NULL, "detect", "--profile", "bogus", fixture), ==, 2);
+  g_assert_cmpint (ctl (NULL, NULL, "detect"), ==, 2);
+  g_assert_cmpint (ctl (NULL, NULL, "detect", "/nonexistent/file.csv"), ==, 2);
+
+  g_assert_true (g_file_set_contents (bad, "timestamp,value\n1,2\nthree,four\n", -1, NULL));
+  g_assert_cmpint (ctl (NULL, &err, "detect", bad), ==, 1);
+  g_assert_nonnull (strstr (err, "bad.csv"));
+  g_unlink (bad);
+  g_rmdir (dir);
+}
+
+static void
+test_against_crierd (void)
+{
+  Crierd d = { 0 };
+  g_autofree char *client = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  int fd;
+
+  crierd_start (&d);
+
+  g_assert_cmpint (ctl (&out, NULL, "--socket", d.socket, "stats"), ==, 0);
+  g_assert_nonnull (strstr (out, "connections"));
+  g_assert_nonnull (strstr (out, "broker         up"));
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (ctl (&out, NULL, "--socket", d.socket, "--json", "stats"), ==, 0);
+  {
+    g_autoptr(JsonObject) o = parse_object (out);
+
+    g_assert_true (json_object_has_member (o, "connections"));
+    g_assert_true (json_object_has_member (o, "totals"));
+  }
+  g_clear_pointer (&out, g_free);
+
+  g_assert_cmpint (ctl (&out, NULL, "--socket", d.socket, "version"), ==, 0);
+  g_assert_nonnull (strstr (out, "crierctl " PACKAGE_VERSION));
+  g_assert_nonnull (strstr (out, "crierd " PACKAGE_VERSION " on node"));
+  g_clear_pointer (&out, g_free);
+
+  fd = client_open (d.port, "news", &client);
+
+  /* sessions, human and JSON */
+  g_assert_cmpint (ctl (&out, NULL, "--socket", d.socket, "sessions"), ==, 0);
+  g_assert_nonnull (strstr (out, client));
+  g_assert_nonnull (strstr (out, "SESSION"));
+  g_assert_nonnull (strstr (out, "1 session(s)"));
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (ctl (&out, NULL, "--socket", d.socket, "--json", "sessions", "--channel", "news",
+                        "--sort", "bytes", "--desc"), ==, 0);
+  {
+    g_autoptr(JsonObject) o = parse_object (out);
+
+    g_assert_cmpint (json_object_get_int_member (o, "total"), ==, 1);
+  }
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (ctl (&out, NULL, "--socket", d.socket, "sessions", "--user", "nobody-here"), ==, 0);
+  g_assert_nonnull (strstr (out, "0 session(s)"));
+  g_clear_pointer (&out, g_free);
+
+  /* inspect */
+  g_assert_cmpint (ctl (&out, NULL, "--socket", d.socket, "inspect", client), ==, 0);
+  g_assert_nonnull (strstr (out, "news"));
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (ctl (NULL, &err, "--socket", d.socket, "inspect", "nope"), ==, 1);
+  g_assert_nonnull (strstr (err, "not_found"));
+  g_clear_pointer (&err, g_free);
+
+  /* publish reaches the client */
+  g_assert_cmpint (ctl (&out, NULL, "--socket", d.socket, "publish", "news", "{\"x\":1}"), ==, 0);
+  g_assert_nonnull (strstr (out, "news"));
+  g_assert_cmpuint (client_wait (fd, "{\"x\":1}"), ==, 0);
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (ctl (&out, NULL, "--socket", d.socket, "--json", "publish", "news", "2"), ==, 0);
+  {
+    g_autoptr(JsonObject) o = parse_object (out);
+    JsonObject *p = json_array_get_object_element (json_object_get_array_member (o, "publications"), 0);
+
+    g_assert_cmpint (json_object_get_int_member (p, "offset"), ==, 2);
+    g_assert_cmpint (json_object_get_int_member (o, "reached"), ==, 1);
+  }
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (ctl (NULL, NULL, "--socket", d.socket, "publish", "nons:x", "1"), ==, 1);
+
+  /* channels, channel, alerts, history, watch */
+  g_assert_cmpint (ctl (&out, NULL, "--socket", d.socket, "channels"), ==, 0);
+  g_assert_nonnull (strstr (out, "news"));
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (ctl (&out, NULL, "--socket", d.socket, "channel", "news"), ==, 0);
+  g_assert_nonnull (strstr (out, "subscribers"));
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (ctl (&out, NULL, "--socket", d.socket, "alerts", "--all"), ==, 0);
+  g_assert_nonnull (strstr (out, "no alerts"));
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (ctl (&out, NULL, "--socket", d.socket, "history", "connections", "publishes_per_s"), ==, 0);
+  g_assert_true (g_str_has_prefix (out, "timestamp,connections,publishes_per_s\n"));
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (ctl (NULL, NULL, "--socket", d.socket, "history", "bogus"), ==, 2);
+  g_assert_cmpint (ctl (&out, NULL, "--socket", d.socket, "watch", "--count", "2"), ==, 0);
+  {
+    g_auto(GStrv) lines = g_strsplit (out, "\n", -1);
+
+    g_assert_cmpuint (g_strv_length (lines), ==, 4);   /* header, 2 samples, "" */
+    g_assert_true (g_str_has_prefix (lines[0], "TIME"));
+  }
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (ctl (&out, NULL, "--socket", d.socket, "--json", "watch", "--count", "1"), ==, 0);
+  {
+    g_autoptr(JsonObject) o = parse_object (out);
+
+    g_assert_cmpstr (json_object_get_string_member (o, "event"), ==, "stats");
+  }
+  g_clear_pointer (&out, g_free);
+
+  /* unsubscribe, then kick */
+  g_assert_cmpint (ctl (NULL, NULL, "--socket", d.socket, "unsubscribe", client, "news"), ==, 0);
+  g_assert_cmpuint (client_wait (fd, "\"unsubscribe\""), ==, 0);
+  g_assert_cmpint (ctl (NULL, NULL, "--socket", d.socket, "unsubscribe", client, "news"), ==, 1);
+  g_assert_cmpint (ctl (NULL, NULL, "--socket", d.socket, "kick", "nope"), ==, 1);
+  g_assert_cmpint (ctl (&out, NULL, "--socket", d.socket, "kick", client, "--no-reconnect", "--reason", "bye"), ==, 0);
+  g_assert_nonnull (strstr (out, "kicked 1 session"));
+  g_assert_cmpuint (client_wait (fd, NULL), ==, 3503);
+  close (fd);
+
+  crierd_stop (&d);
+}
+
+/* TCP: the token decides (exit 4 when refused). */
+static void
+test_tcp_token (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("crierctl-test-XXXXXX", NULL);
+  g_autofree char *socket = g_build_filename (dir, "admin.sock", NULL);
+  g_autofree char *socket_set = g_strdup_printf ("admin.socket=%s", socket);
+  const char * const overrides[] = { socket_set, "admin.token=sekret", "admin.listen=127.0.0.1:0", NULL };
+  CrierServer *server = test_server_new (overrides);
+  g_autofree char *host = g_strdup_printf ("127.0.0.1:%u", crier_admin_get_tcp_port (crier_server_get_admin (server)));
+  const char * const good_env[] = { "CRIER_ADMIN_TOKEN=sekret", NULL };
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+
+  g_assert_cmpint (ctl (NULL, &err, "--host", host, "--token", "wrong", "stats"), ==, 4);
+  g_assert_nonnull (strstr (err, "401"));
+  g_assert_cmpint (ctl (&out, NULL, "--host", host, "--token", "sekret", "stats"), ==, 0);
+  g_assert_nonnull (strstr (out, "connections"));
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (ctl_env (good_env, &out, NULL, "--host", host, "version", NULL), ==, 0);
+  g_assert_nonnull (strstr (out, "crierd"));
+
+  test_server_quit_unref (server);
+  g_rmdir (dir);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  test_init (&argc, &argv);
+
+  g_test_add_func ("/crierctl/usage", test_usage);
+  g_test_add_func ("/crierctl/cannot-connect", test_cannot_connect);
+  g_test_add_func ("/crierctl/detect", test_detect);
+  g_test_add_func ("/crierctl/against-crierd", test_against_crierd);
+  g_test_add_func ("/crierctl/tcp-token", test_tcp_token);
+
+  return g_test_run ();
+}
