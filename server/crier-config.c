@@ -98,6 +98,14 @@ static gboolean check_node_name        (const OptionValue *value,
                                         char             **message);
 static gboolean check_channel_chars    (const OptionValue *value,
                                         char             **message);
+static gboolean check_redis_address    (const OptionValue *value,
+                                        char             **message);
+static gboolean check_redis_prefix     (const OptionValue *value,
+                                        char             **message);
+static gboolean check_redis_sentinels  (const OptionValue *value,
+                                        char             **message);
+static gboolean check_redis_tls        (const OptionValue *value,
+                                        char             **message);
 
 static const char * const log_levels[] = { "debug", "info", "message", "warning", NULL };
 
@@ -109,7 +117,14 @@ static const ConfigSection config_sections[] = {
               "and the disconnect is counted in the metrics." },
   { "auth", "Client authentication (connection and subscription tokens) and "
             "the keys of the server HTTP API." },
+  { "broker", "Where offsets, history and presence live: in this process (the "
+              "default), or in Redis, shared by every crierd node that uses the "
+              "same server and redis_prefix." },
   { "admin", "The admin protocol used by crier-dashboard and crierctl." },
+  { "anomaly", "Alerts on crierd's own metrics: learning detectors for storms, "
+               "spikes, collapses, latency creep, error bursts and memory drift, "
+               "and rules for broker down, evictions and the connection cap.  "
+               "Alerts are logged and sent to admin watchers." },
 };
 
 /* Reloadable: what a component reads again when it is used (log level,
@@ -157,6 +172,16 @@ static const ConfigOption config_options[] = {
     OPTION_RELOADABLE, CONFIG_FIELD (allowed_origins),
     "Origins (scheme://host[:port]) allowed to open WebSocket connections and "
     "to make cross-origin (CORS) requests.  Empty allows every origin." },
+  { "server", "debug_disable_transports", OPTION_STRING_LIST, "", 0, 0,
+    0, CONFIG_FIELD (debug_disable_transports),
+    "Test switch: transports that refuse every request with 503 (websocket, "
+    "sse, http_stream, longpoll), to exercise client fallbacks.  Honoured "
+    "only with debug_endpoints." },
+  { "server", "debug_pages_dir", OPTION_STRING, "", 0, 0,
+    0, CONFIG_FIELD (debug_pages_dir),
+    "Test switch: directory whose files GET /debug/page/NAME serves, so that "
+    "browser tests run pages from crierd's own origin.  Honoured only with "
+    "debug_endpoints." },
 
   { "websocket", "max_frame_size", OPTION_SIZE, "64KiB", KiB (1), MiB (64),
     OPTION_RELOADABLE, CONFIG_FIELD (ws_max_frame_size),
@@ -199,6 +224,15 @@ static const ConfigOption config_options[] = {
   { "limits", "max_subscriptions", OPTION_INT, "128", 1, 100000,
     OPTION_RELOADABLE, CONFIG_FIELD (max_subscriptions),
     "Most channels one connection may subscribe to." },
+  { "limits", "long_poll_timeout", OPTION_DURATION, "25s", SECONDS (1), MINUTES (10),
+    OPTION_RELOADABLE, CONFIG_FIELD (long_poll_timeout),
+    "How long a long poll of the plain dialect (GET /sub/CHANNEL) waits for "
+    "a publication before it is answered 304 with the same cursor." },
+  { "limits", "long_poll_idle_timeout", OPTION_DURATION, "30s", SECONDS (1), HOURS (1),
+    OPTION_RELOADABLE, CONFIG_FIELD (long_poll_idle_timeout),
+    "How long a long-poll session keeps buffering publications for a client "
+    "that has no poll waiting.  A client that comes back later resumes from "
+    "history, or is told that it cannot." },
 
   { "auth", "hmac_secret", OPTION_STRING, "", 0, 0,
     OPTION_RELOADABLE | OPTION_SECRET, CONFIG_FIELD (hmac_secret),
@@ -225,11 +259,63 @@ static const ConfigOption config_options[] = {
     "Most connections one user may hold at once on this node.  0 means no "
     "limit." },
 
+  { "broker", "redis", OPTION_STRING, "", 0, 0,
+    0, CONFIG_FIELD (redis),
+    "Redis server for offsets, history, presence and the fan-out between "
+    "nodes: host:port, [ipv6]:port or unix:/path/to/socket.  Empty (and no "
+    "redis_sentinels) keeps everything in this process.  TLS is not "
+    "supported (hiredis 0.14 has none): use a Unix socket or a local TLS "
+    "tunnel such as stunnel.",
+    NULL, check_redis_address },
+  { "broker", "redis_user", OPTION_STRING, "", 0, 0,
+    0, CONFIG_FIELD (redis_user),
+    "ACL user for AUTH (Redis 6 and later).  Empty means the default user." },
+  { "broker", "redis_password", OPTION_STRING, "", 0, 0,
+    OPTION_SECRET, CONFIG_FIELD (redis_password),
+    "Password sent with AUTH.  Empty sends no AUTH." },
+  { "broker", "redis_db", OPTION_INT, "0", 0, 65535,
+    0, CONFIG_FIELD (redis_db),
+    "Database number (SELECT) of the keys.  PUB/SUB channels are shared by "
+    "all databases of a server, so deployments that share a server need "
+    "different redis_prefix values too." },
+  { "broker", "redis_prefix", OPTION_STRING, "crier", 0, 0,
+    0, CONFIG_FIELD (redis_prefix),
+    "Prefix of every Redis key and PUB/SUB channel.  The nodes that use the "
+    "same server and prefix form one cluster.",
+    NULL, check_redis_prefix },
+  { "broker", "redis_sentinels", OPTION_STRING_LIST, "", 0, 0,
+    0, CONFIG_FIELD (redis_sentinels),
+    "Redis Sentinel addresses (host:port), instead of redis: crierd asks "
+    "them for the address of redis_master_name and follows failovers.",
+    NULL, check_redis_sentinels },
+  { "broker", "redis_master_name", OPTION_STRING, "", 0, 0,
+    0, CONFIG_FIELD (redis_master_name),
+    "Name of the master that the sentinels monitor.  Required with "
+    "redis_sentinels." },
+  { "broker", "redis_sentinel_password", OPTION_STRING, "", 0, 0,
+    OPTION_SECRET, CONFIG_FIELD (redis_sentinel_password),
+    "Password sent with AUTH to the sentinels.  Empty sends no AUTH." },
+  { "broker", "redis_connect_timeout", OPTION_DURATION, "2s", MSEC (100), MINUTES (1),
+    0, CONFIG_FIELD (redis_connect_timeout),
+    "Longest a Redis connection attempt may take, the sentinel query and "
+    "the handshake included; then crierd retries with a growing delay." },
+  { "broker", "redis_command_timeout", OPTION_DURATION, "5s", MSEC (100), MINUTES (10),
+    0, CONFIG_FIELD (redis_command_timeout),
+    "Longest Redis may leave a command unanswered; then crierd drops the "
+    "connection, fails the calls that wait on it and reconnects." },
+  { "broker", "redis_tls", OPTION_BOOL, "false", 0, 0,
+    0, CONFIG_FIELD (redis_tls),
+    "TLS to Redis.  Not available: hiredis 0.14 (Debian 12) has no TLS, so "
+    "true is refused.",
+    NULL, check_redis_tls },
+
   { "admin", "socket", OPTION_STRING, "", 0, 0,
     0, CONFIG_FIELD (admin_socket),
     "Path of the admin Unix socket (mode 0600).  Empty means "
     "$XDG_RUNTIME_DIR/crier/admin.sock, or /run/crier/admin.sock when "
-    "XDG_RUNTIME_DIR is not set." },
+    "XDG_RUNTIME_DIR is not set or empty.  The directory is created with "
+    "mode 0700 when missing, and only the same user (or root) may "
+    "connect." },
   { "admin", "listen", OPTION_STRING, "", 0, 0,
     0, CONFIG_FIELD (admin_listen),
     "Optional TCP address (host:port) for the admin protocol, for a "
@@ -240,6 +326,38 @@ static const ConfigOption config_options[] = {
     OPTION_RELOADABLE | OPTION_SECRET, CONFIG_FIELD (admin_token),
     "Token that admin clients on the TCP listener must present.  Required "
     "when listen is set." },
+  { "admin", "metrics_on_client_listener", OPTION_BOOL, "false", 0, 0,
+    0, CONFIG_FIELD (admin_metrics_on_client_listener),
+    "Also serve the Prometheus metrics (GET /metrics) on the client "
+    "listeners, without authentication.  The admin listeners always serve "
+    "them." },
+
+  { "anomaly", "enabled", OPTION_BOOL, "true", 0, 0,
+    0, CONFIG_FIELD (anomaly_enabled),
+    "Watch the 1 Hz metrics for anomalies and raise alerts." },
+  { "anomaly", "sensitivity", OPTION_INT, "100", 10, 1000,
+    0, CONFIG_FIELD (anomaly_sensitivity),
+    "Sensitivity of the learning detectors in percent: their thresholds in "
+    "standard deviations are multiplied by 100 / sensitivity, so 200 "
+    "alerts on deviations half as large and 50 only on ones twice as "
+    "large." },
+  { "anomaly", "warmup", OPTION_DURATION, "5m", SECONDS (10), HOURS (1),
+    0, CONFIG_FIELD (anomaly_warmup),
+    "How long the learning detectors watch a metric before they may alert "
+    "(memory per connection: twice as long).  Rules alert at once." },
+  { "anomaly", "spike_sigma", OPTION_INT, "6", 2, 100,
+    0, CONFIG_FIELD (anomaly_spike_sigma),
+    "How many standard deviations above its learnt level a rate or latency "
+    "must rise, three seconds in a row, to raise a spike alert (before "
+    "sensitivity is applied)." },
+  { "anomaly", "burst_min_count", OPTION_INT, "3", 1, 1000000,
+    0, CONFIG_FIELD (anomaly_burst_min_count),
+    "Fewest rejections or protocol errors in one second that can count as a "
+    "burst, however quiet the metric usually is." },
+  { "anomaly", "latency_limit", OPTION_DURATION, "0s", 0, HOURS (1),
+    0, CONFIG_FIELD (anomaly_latency_limit),
+    "Raise a critical alert whenever the publish-to-delivery latency (99th "
+    "percentile) stays above this for three seconds.  0s disables the rule." },
 };
 
 /* The keys of [channels] (the default namespace) and of every
@@ -1029,6 +1147,111 @@ check_optional_address (const OptionValue *value,
     }
 
   return TRUE;
+}
+
+/* As the Redis broker reads them: host:port, [ipv6]:port, unix:/path or
+ * /path; URLs are refused, rediss:// with the reason. */
+static gboolean
+check_redis_address (const OptionValue *value,
+                     char             **message)
+{
+  g_autoptr(GError) error = NULL;
+  const char *text = value->s;
+  guint16 port = 0;
+
+  if (text == NULL || text[0] == '\0')
+    return TRUE;
+
+  if (g_str_has_prefix (text, "rediss://"))
+    {
+      *message = g_strdup ("TLS is not supported (hiredis 0.14 has none); use a Unix "
+                           "socket or a local TLS tunnel such as stunnel");
+      return FALSE;
+    }
+  if (strstr (text, "://") != NULL)
+    {
+      *message = g_strdup_printf ("'%s' is a URL; use host:port or unix:/path", text);
+      return FALSE;
+    }
+  if (g_str_has_prefix (text, "unix:") || text[0] == '/')
+    {
+      if ((g_str_has_prefix (text, "unix:") ? text[5] : text[0]) != '/')
+        {
+          *message = g_strdup_printf ("'%s': the socket path must be absolute", text);
+          return FALSE;
+        }
+      return TRUE;
+    }
+  if (!crier_config_parse_address (text, NULL, &port, &error))
+    {
+      *message = g_strdup (error->message);
+      return FALSE;
+    }
+  if (port == 0)
+    {
+      *message = g_strdup_printf ("'%s': the port cannot be 0", text);
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
+static gboolean
+check_redis_prefix (const OptionValue *value,
+                    char             **message)
+{
+  if (value->s[0] == '\0')
+    {
+      *message = g_strdup ("the prefix cannot be empty");
+      return FALSE;
+    }
+  for (const char *p = value->s; *p != '\0'; p++)
+    {
+      if ((guchar) *p <= ' ' || (guchar) *p >= 0x7f)
+        {
+          *message = g_strdup_printf ("'%s': only printable ASCII without spaces is "
+                                      "allowed", value->s);
+          return FALSE;
+        }
+    }
+
+  return TRUE;
+}
+
+static gboolean
+check_redis_sentinels (const OptionValue *value,
+                       char             **message)
+{
+  for (guint i = 0; value->strv != NULL && value->strv[i] != NULL; i++)
+    {
+      g_autoptr(GError) error = NULL;
+      guint16 port = 0;
+
+      if (!crier_config_parse_address (value->strv[i], NULL, &port, &error))
+        {
+          *message = g_strdup (error->message);
+          return FALSE;
+        }
+      if (port == 0)
+        {
+          *message = g_strdup_printf ("'%s': the port cannot be 0", value->strv[i]);
+          return FALSE;
+        }
+    }
+
+  return TRUE;
+}
+
+static gboolean
+check_redis_tls (const OptionValue *value,
+                 char             **message)
+{
+  if (!value->b)
+    return TRUE;
+
+  *message = g_strdup ("TLS to Redis is not supported: hiredis 0.14 (Debian 12) has no "
+                       "TLS; use a Unix socket or a local TLS tunnel such as stunnel");
+  return FALSE;
 }
 
 static gboolean
@@ -1831,6 +2054,19 @@ validate_config (const CrierConfig *config,
     return fail_pair (origin, error, "admin",
                       "listen", "a TCP admin listener needs a token",
                       "token", "must be set when listen is set");
+
+  if (config->redis[0] != '\0' && config->redis_sentinels[0] != NULL)
+    return fail_pair (origin, error, "broker",
+                      "redis", "give either redis or redis_sentinels, not both",
+                      "redis_sentinels", "give either redis or redis_sentinels, not both");
+  if ((config->redis_sentinels[0] != NULL) != (config->redis_master_name[0] != '\0'))
+    return fail_pair (origin, error, "broker",
+                      "redis_master_name",
+                      config->redis_sentinels[0] != NULL ? "must be set with redis_sentinels"
+                                                         : "needs redis_sentinels",
+                      "redis_sentinels",
+                      config->redis_sentinels[0] != NULL ? "need redis_master_name"
+                                                         : "must be set with redis_master_name");
 
   return TRUE;
 }

@@ -59,6 +59,8 @@ typedef struct
   char    *log_level;           /* debug, info, message, warning */
   gboolean debug_endpoints;     /* /debug/... test endpoints (never in production) */
   char   **allowed_origins;     /* WebSocket/CORS origins; empty = any */
+  char   **debug_disable_transports; /* test switch: transports that refuse requests */
+  char    *debug_pages_dir;     /* test switch: files served at /debug/page/NAME */
 
   /* [websocket] */
   gint64   ws_max_frame_size;
@@ -73,6 +75,8 @@ typedef struct
   gint64   outbound_soft_grace; /* ms above the soft limit before eviction */
   gint64   max_request_body;
   gint64   max_subscriptions;   /* per connection */
+  gint64   long_poll_timeout;   /* ms a long poll is held */
+  gint64   long_poll_idle_timeout; /* ms a long-poll session lives between polls */
 
   /* [auth] */
   char    *hmac_secret;
@@ -82,10 +86,32 @@ typedef struct
   gboolean allow_anonymous;
   gint64   max_connections_per_user;
 
+  /* [broker] */
+  char    *redis;               /* "" = memory broker (unless redis_sentinels) */
+  char    *redis_user;          /* ACL user; "" = default */
+  char    *redis_password;      /* "" = no AUTH */
+  gint64   redis_db;            /* SELECT */
+  char    *redis_prefix;        /* of every key and PUB/SUB channel */
+  char   **redis_sentinels;     /* "host:port" list; empty = no Sentinel */
+  char    *redis_master_name;   /* required with redis_sentinels */
+  char    *redis_sentinel_password;
+  gint64   redis_connect_timeout; /* ms */
+  gint64   redis_command_timeout; /* ms */
+  gboolean redis_tls;           /* refused: hiredis 0.14 has no TLS */
+
   /* [admin] */
   char    *admin_socket;        /* "" = $XDG_RUNTIME_DIR/crier/admin.sock or /run/crier/admin.sock */
   char    *admin_listen;        /* optional "host:port" for TCP */
   char    *admin_token;
+  gboolean admin_metrics_on_client_listener; /* GET /metrics on the client listeners too */
+
+  /* [anomaly] */
+  gboolean anomaly_enabled;
+  gint64   anomaly_sensitivity;   /* percent: 200 halves the thresholds in σ */
+  gint64   anomaly_warmup;        /* ms learnt before the detectors alert */
+  gint64   anomaly_spike_sigma;
+  gint64   anomaly_burst_min_count;
+  gint64   anomaly_latency_limit; /* ms: p99 above it is critical; 0 = off */
 
   /* [channels] and [namespace.NAME] */
   CrierNamespaceConfig *default_namespace;

@@ -40,6 +40,8 @@ struct _CrierHub
   GHashTable        *channels;   /* name -> HubChannel* */
   guint              n_subscriptions;
   CrierHubStats      stats;
+  CrierHubSessionFunc session_func;
+  gpointer           session_data;
 };
 
 typedef struct
@@ -66,6 +68,9 @@ typedef struct
   gboolean               reject_unrecovered;
   gboolean               overflow;   /* pending hit PENDING_MAX */
 } SubscribeOp;
+
+static void history_options (const CrierNamespaceConfig *ns,
+                             CrierHistoryOptions        *options);
 
 /* ---- errors --------------------------------------------------------------- */
 
@@ -390,8 +395,13 @@ deliver_one (CrierHub          *hub,
   if (g_bytes_get_size (frame) == 0)
     return;  /* no such push in this dialect */
 
-  hub->stats.latency_sum_us += MAX (g_get_monotonic_time () - pub->mono_us, 0);
-  hub->stats.latency_count++;
+  {
+    gint64 latency = MAX (g_get_monotonic_time () - pub->mono_us, 0);
+
+    hub->stats.latency_sum_us += latency;
+    hub->stats.latency_count++;
+    crier_histogram_record (&hub->stats.latency, latency);
+  }
 
   if (session->klass->send_encoded (session, frame))
     hub->stats.deliveries++;
@@ -539,6 +549,84 @@ crier_hub_get_broker (CrierHub *hub)
 }
 
 void
+crier_hub_set_session_observer (CrierHub           *hub,
+                                CrierHubSessionFunc func,
+                                gpointer            user_data)
+{
+  hub->session_func = func;
+  hub->session_data = user_data;
+}
+
+typedef struct
+{
+  CrierHub *hub;
+  char     *channel;
+} GapCheck;
+
+static void
+gap_position (const CrierHistoryResult *result,
+              const GError             *error,
+              gpointer                  user_data)
+{
+  GapCheck *gc = user_data;
+  HubChannel *ch = error == NULL ? g_hash_table_lookup (gc->hub->channels, gc->channel) : NULL;
+
+  /* Positioned subscribers behind the stream's top (or on another epoch)
+   * missed something while the broker link was down: they resubscribe
+   * with recovery (2500) and get exactly the missed publications, or are
+   * told recovered:false. Never a silent gap. */
+  if (ch != NULL)
+    {
+      gboolean was_fanning = ch->fanning_out;
+      guint n = ch->subs->len;
+
+      ch->fanning_out = TRUE;
+      for (guint i = 0; i < n; i++)
+        {
+          CrierSubscription *sub = g_ptr_array_index (ch->subs, i);
+
+          if (sub == NULL || sub->recovering || !sub->positioned)
+            continue;
+          if (result->offset > sub->offset ||
+              (result->epoch != NULL && result->epoch[0] != '\0' && sub->epoch != NULL &&
+               sub->epoch[0] != '\0' && g_strcmp0 (result->epoch, sub->epoch) != 0))
+            insufficient_state (gc->hub, sub);
+        }
+      ch->fanning_out = was_fanning;
+      if (!was_fanning)
+        {
+          if (ch->holes)
+            channel_compact (ch);
+          if (ch->n_subs == 0)
+            channel_drop (gc->hub, ch);
+        }
+    }
+  g_free (gc->channel);
+  g_free (gc);
+}
+
+static void
+hub_gap (CrierBroker *broker,
+         const char  *channel,
+         gpointer     user_data)
+{
+  CrierHub *hub = user_data;
+  const CrierNamespaceConfig *ns = crier_config_lookup_namespace (hub->config, channel);
+  CrierHistoryOptions opts = { 0 };
+  CrierHistoryQuery q = { 0 };
+  GapCheck *gc;
+
+  hub->stats.gaps++;
+  if (ns == NULL || ns->history_size <= 0 || !g_hash_table_contains (hub->channels, channel))
+    return;
+  history_options (ns, &opts);
+  gc = g_new0 (GapCheck, 1);
+  gc->hub = hub;
+  gc->channel = g_strdup (channel);
+  broker->vtable->history (broker, channel, &opts, &q, gap_position, gc);
+}
+
+void
 crier_hub_set_broker (CrierHub    *hub,
                       CrierBroker *broker)
 {
@@ -556,6 +644,8 @@ crier_hub_set_broker (CrierHub    *hub,
   hub->broker = broker;
   broker->deliver = hub_deliver;
   broker->deliver_data = hub;
+  broker->gap = hub_gap;
+  broker->gap_data = hub;
   g_hash_table_iter_init (&iter, hub->channels);
   while (g_hash_table_iter_next (&iter, &key, NULL))
     broker->vtable->subscribe (broker, key);
@@ -594,6 +684,8 @@ crier_hub_add_session (CrierHub     *hub,
     }
   g_ptr_array_add (of_user, session);
   session->registered = TRUE;
+  if (hub->session_func != NULL)
+    hub->session_func (session, TRUE, hub->session_data);
 }
 
 void
@@ -641,6 +733,9 @@ crier_hub_remove_session (CrierHub     *hub,
 
   for (guint i = 0; i < subs->len; i++)
     remove_subscription (hub, g_ptr_array_index (subs, i), TRUE);
+
+  if (hub->session_func != NULL)
+    hub->session_func (session, FALSE, hub->session_data);
 }
 
 CrierSession *

@@ -19,6 +19,7 @@
 
 #include "crier-broker.h"
 #include "crier-config.h"
+#include "crier-histogram.h"
 #include "crier-session.h"
 
 G_BEGIN_DECLS
@@ -100,7 +101,14 @@ typedef struct
   /* publish -> hand-to-transport latency, µs, of the last publications */
   guint64 latency_sum_us;
   guint64 latency_count;
+  CrierHistogram latency;      /* the same, as a histogram (µs) */
+  guint64 gaps;                /* broker-reported gaps checked */
 } CrierHubStats;
+
+/* Told about every session that joins or leaves the hub (admin events). */
+typedef void (*CrierHubSessionFunc) (CrierSession *session,
+                                     gboolean      added,
+                                     gpointer      user_data);
 
 /* The hub creates the memory broker unless one is given later. The config
  * is borrowed and may be updated in place by a reload. */
@@ -113,6 +121,9 @@ CrierBroker    *crier_hub_get_broker       (CrierHub              *hub);
  * its deliver function at the hub and subscribing the active channels. */
 void            crier_hub_set_broker       (CrierHub              *hub,
                                             CrierBroker           *broker);
+void            crier_hub_set_session_observer (CrierHub          *hub,
+                                            CrierHubSessionFunc    func,
+                                            gpointer               user_data);
 const CrierHubStats *
                 crier_hub_get_stats        (CrierHub              *hub);
 

@@ -218,6 +218,29 @@ hand_to_soup (CrierListener   *self,
 
 static gboolean resume_accepting (gpointer data);
 
+static gboolean
+port_taken (const struct sockaddr_storage *addr,
+            socklen_t                      addr_len)
+{
+  const struct sockaddr_in *in4 = (const struct sockaddr_in *) addr;
+  int one = 1;
+  int probe;
+  gboolean taken;
+
+  if (in4->sin_port == 0)
+    return FALSE; /* the kernel picks a free port */
+
+  probe = socket (addr->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (probe < 0)
+    return FALSE;
+  setsockopt (probe, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (addr->ss_family == AF_INET6)
+    setsockopt (probe, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  taken = bind (probe, (const struct sockaddr *) addr, addr_len) < 0 && errno == EADDRINUSE;
+  close (probe);
+  return taken;
+}
+
 static void
 listener_ready (CrierEpollItem *item,
                 guint32         events)
@@ -320,7 +343,16 @@ crier_listener_new (CrierEngine     *engine,
     goto fail;
 
   setsockopt (self->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  /* Several processes or loops may share a port; the kernel spreads accepts. */
+
+  /* SO_REUSEPORT lets several of our loops share a port (the kernel spreads
+   * accepts), but it would also let a second crierd started by mistake
+   * take half of the connections silently. Refuse when someone else
+   * already listens there: a bind without the option tells. */
+  if (port_taken (&addr, addr_len))
+    {
+      errno = EADDRINUSE;
+      goto fail;
+    }
   setsockopt (self->fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
   if (addr.ss_family == AF_INET6)
     setsockopt (self->fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);

@@ -1297,6 +1297,7 @@ crier_cf_client_new (CrierCfContext         *ctx,
   client->held = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
   g_queue_init (&client->queue);
   client->session = crier_session_new (&cf_session_class, client, transport->encoding);
+  client->session->transport_name = transport->name;
   client->stale_deadline = now_ms () + ctx->config->stale_timeout;
   schedule (client);
   return client;
@@ -1455,6 +1456,7 @@ cf_ws_open (CrierWs *ws,
   c->ws = ws;
   c->client = crier_cf_client_new (c->ctx, c->uni ? &uni_ws_transport : &ws_transport, c, c->uni, !c->uni);
   crier_cf_client_set_peer (c->client, ws->conn->remote, ws->user_agent);
+  crier_cf_client_get_session (c->client)->conn = ws->conn;
   if (c->uni && c->cf_connect != NULL)
     crier_cf_client_uni_connect (c->client, c->cf_connect, strlen (c->cf_connect));
 }
@@ -1505,6 +1507,15 @@ cf_ws_shutdown (CrierWs *ws,
 }
 
 static void
+cf_ws_free (gpointer data)
+{
+  CfWs *c = data;
+
+  g_free (c->cf_connect);
+  g_free (c);
+}
+
+static void
 cf_ws_closed (CrierWs         *ws,
               CrierCloseReason reason,
               guint16          code,
@@ -1514,8 +1525,7 @@ cf_ws_closed (CrierWs         *ws,
 
   if (c->client != NULL)
     crier_cf_client_free (c->client);
-  g_free (c->cf_connect);
-  g_free (c);
+  cf_ws_free (c);
 }
 
 static const CrierWsHandler cf_ws_handler = {
@@ -1560,9 +1570,6 @@ crier_cf_handle_websocket (CrierCfContext    *ctx,
         }
     }
 
-  if (!crier_ws_handle_upgrade (engine, msg, &options, &cf_ws_handler, c))
-    {
-      g_free (c->cf_connect);
-      g_free (c);
-    }
+  /* On refusal the handshake answered and @c was freed already. */
+  crier_ws_handle_upgrade_full (engine, msg, &options, &cf_ws_handler, c, cf_ws_free);
 }

@@ -12,6 +12,11 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "crier-admin.h"
+#include "crier-api.h"
+#include "crier-jwt.h"
+#include "crier-proto-centrifuge.h"
+#include "crier-transport-stream.h"
 #include "crier-transport-ws.h"
 #include "crier-ws-codec.h"
 
@@ -37,6 +42,13 @@ struct _CrierServer
 
   GPtrArray       *debug_subscribers; /* CrierWs* on /debug/ws */
   CrierWsOptions   ws_options;
+
+  CrierHub        *hub;
+  CrierJwtKeys    *keys;
+  CrierCfContext   cf;
+  guint            ticks;
+
+  CrierAdmin      *admin;           /* admin listeners, metrics, alerts */
 };
 
 enum {
@@ -59,9 +71,13 @@ crier_server_dispose (GObject *object)
       g_clear_pointer (&self->tick, g_source_unref);
     }
   g_clear_pointer (&self->listeners, g_ptr_array_unref);
+  /* Before the engine and the hub it reads. */
+  g_clear_pointer (&self->admin, crier_admin_free);
   if (self->soup != NULL)
     soup_server_disconnect (self->soup);
+  /* Connections leave the hub as the engine closes them. */
   g_clear_pointer (&self->engine, crier_engine_free);
+  g_clear_pointer (&self->hub, crier_hub_free);
   g_clear_object (&self->soup);
 
   G_OBJECT_CLASS (crier_server_parent_class)->dispose (object);
@@ -74,6 +90,7 @@ crier_server_finalize (GObject *object)
 
   g_clear_pointer (&self->debug_subscribers, g_ptr_array_unref);
   g_clear_pointer (&self->budget, crier_conn_budget_unref);
+  g_clear_pointer (&self->keys, crier_jwt_keys_unref);
   g_clear_pointer (&self->config, crier_config_free);
   g_clear_pointer (&self->context, g_main_context_unref);
   g_free (self->node_name);
@@ -128,6 +145,10 @@ apply_limits (CrierServer *self)
   self->ws_options.allowed_origins = self->config->allowed_origins;
 }
 
+static void reply_json (SoupServerMessage *msg,
+                        guint              status,
+                        const char        *json);
+
 CrierServer *
 crier_server_new (CrierConfig *config)
 {
@@ -146,8 +167,87 @@ crier_server_new (CrierConfig *config)
   else
     self->node_name = g_strdup (g_get_host_name ());
 
+  self->hub = crier_hub_new (config);
+  self->keys = crier_jwt_keys_new ();
+  self->cf.hub = self->hub;
+  self->cf.config = config;
+  self->cf.keys = self->keys;
+  self->cf.node = self->node_name;
+
   apply_limits (self);
   return self;
+}
+
+/* [broker]: Redis when configured, else the hub's memory broker. */
+static gboolean
+start_broker (CrierServer *self,
+              GError     **error)
+{
+  const CrierConfig *c = self->config;
+  CrierRedisOptions options = { 0 };
+  CrierBroker *broker;
+
+  if ((c->redis == NULL || c->redis[0] == '\0') &&
+      (c->redis_sentinels == NULL || c->redis_sentinels[0] == NULL))
+    return TRUE;
+
+  options.address = c->redis;
+  options.user = c->redis_user != NULL && c->redis_user[0] != '\0' ? c->redis_user : NULL;
+  options.password = c->redis_password;
+  options.db = (gint) c->redis_db;
+  options.prefix = c->redis_prefix;
+  options.sentinels = (const char * const *) c->redis_sentinels;
+  options.master_name = c->redis_master_name;
+  options.sentinel_password = c->redis_sentinel_password != NULL && c->redis_sentinel_password[0] != '\0'
+                                ? c->redis_sentinel_password : NULL;
+  options.tls = c->redis_tls;
+  options.node_name = self->node_name;
+  options.connect_timeout_ms = c->redis_connect_timeout;
+  options.command_timeout_ms = c->redis_command_timeout;
+
+  broker = crier_broker_redis_new (&options, NULL, NULL, error);
+  if (broker == NULL)
+    return FALSE;
+  crier_hub_set_broker (self->hub, broker);
+  g_message ("broker: redis %s", c->redis_sentinels != NULL && c->redis_sentinels[0] != NULL
+                                   ? c->redis_master_name : c->redis);
+  return TRUE;
+}
+
+/* Keys for connection and subscription tokens, from [auth]. */
+static CrierJwtKeys *
+load_keys (const CrierConfig *config,
+           GError           **error)
+{
+  g_autoptr(CrierJwtKeys) keys = crier_jwt_keys_new ();
+
+  if (config->hmac_secret != NULL && config->hmac_secret[0] != '\0')
+    crier_jwt_keys_set_hmac_secret (keys, (const guint8 *) config->hmac_secret, strlen (config->hmac_secret));
+  if (config->rsa_public_key != NULL && config->rsa_public_key[0] != '\0' &&
+      !crier_jwt_keys_load_rsa_public_key (keys, config->rsa_public_key, error))
+    return NULL;
+  if (config->ecdsa_public_key != NULL && config->ecdsa_public_key[0] != '\0' &&
+      !crier_jwt_keys_load_ec_public_key (keys, config->ecdsa_public_key, error))
+    return NULL;
+  return g_steal_pointer (&keys);
+}
+
+static void
+handle_cf_websocket (SoupServer        *soup,
+                     SoupServerMessage *msg,
+                     const char        *path,
+                     GHashTable        *query,
+                     gpointer           user_data)
+{
+  CrierServer *self = user_data;
+
+  if (self->draining)
+    {
+      reply_json (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "{\"error\":\"draining\"}\n");
+      return;
+    }
+  crier_cf_handle_websocket (&self->cf, self->engine, msg,
+                             g_str_equal (path, "/connection/uni_websocket"));
 }
 
 /* ---- HTTP handlers ------------------------------------------------------ */
@@ -164,6 +264,14 @@ reply_json (SoupServerMessage *msg,
   soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_COPY, json, strlen (json));
 }
 
+static gboolean
+broker_healthy (CrierServer *self)
+{
+  CrierBroker *broker = crier_hub_get_broker (self->hub);
+
+  return broker->vtable->is_healthy == NULL || broker->vtable->is_healthy (broker);
+}
+
 static void
 handle_healthz (SoupServer        *soup,
                 SoupServerMessage *msg,
@@ -171,8 +279,14 @@ handle_healthz (SoupServer        *soup,
                 GHashTable        *query,
                 gpointer           user_data)
 {
-  /* Alive as long as the loop answers; broker health joins later. */
-  reply_json (msg, SOUP_STATUS_OK, "{\"status\":\"ok\"}\n");
+  CrierServer *self = user_data;
+
+  /* Health tells the truth: red while the broker link (Redis) is broken,
+   * so a load balancer stops sending clients that would miss messages. */
+  if (!broker_healthy (self))
+    reply_json (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "{\"status\":\"broker unavailable\"}\n");
+  else
+    reply_json (msg, SOUP_STATUS_OK, "{\"status\":\"ok\"}\n");
 }
 
 static void
@@ -186,6 +300,8 @@ handle_readyz (SoupServer        *soup,
 
   if (self->draining)
     reply_json (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "{\"status\":\"draining\"}\n");
+  else if (!broker_healthy (self))
+    reply_json (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "{\"status\":\"broker unavailable\"}\n");
   else
     reply_json (msg, SOUP_STATUS_OK, "{\"status\":\"ready\"}\n");
 }
@@ -314,8 +430,17 @@ server_tick (gpointer data)
   gint64 now = g_get_monotonic_time ();
 
   /* Duties, once per tick (100 ms):
-   *  1. drain: emit "drained" when the last connection left or the
-   *     deadline passed. */
+   *  1. every second: hub housekeeping (history TTL, subscription
+   *     expiry);
+   *  2. drain: emit "drained" when the last connection left or the
+   *     deadline passed;
+   *  3. admin: main-loop lag every tick; every second the metrics
+   *     sample, anomaly detection and the admin watchers' events. */
+  if (++self->ticks % 10 == 0)
+    crier_hub_tick (self->hub, g_get_real_time () / 1000);
+  if (self->admin != NULL)
+    crier_admin_tick (self->admin, now);
+
   if (self->draining && !self->drained)
     {
       guint left = crier_engine_get_n_conns (self->engine);
@@ -428,9 +553,25 @@ crier_server_start (CrierServer *self,
   if (!anchor_keepalive (self, error))
     return FALSE;
 
+  {
+    CrierJwtKeys *keys = load_keys (self->config, error);
+
+    if (keys == NULL)
+      return FALSE;
+    crier_jwt_keys_unref (self->keys);
+    self->keys = self->cf.keys = keys;
+  }
+
+  if (!start_broker (self, error))
+    return FALSE;
+
   soup_server_add_handler (self->soup, NULL, handle_not_found, self, NULL);
   soup_server_add_handler (self->soup, "/healthz", handle_healthz, self, NULL);
   soup_server_add_handler (self->soup, "/readyz", handle_readyz, self, NULL);
+  soup_server_add_handler (self->soup, "/connection/websocket", handle_cf_websocket, self, NULL);
+  soup_server_add_handler (self->soup, "/connection/uni_websocket", handle_cf_websocket, self, NULL);
+  crier_api_register (self, self->soup);
+  crier_stream_register (self, self->soup, &self->cf);
   if (self->config->debug_endpoints)
     {
       g_warning ("debug endpoints are enabled: never do this in production");
@@ -469,6 +610,15 @@ crier_server_start (CrierServer *self,
   g_message ("node %s: up to %" G_GINT64_FORMAT " connections (%" G_GINT64_FORMAT " file descriptors)",
              self->node_name, cap, fd_limit);
 
+  /* Admin listeners (Unix socket, optional TCP) and /metrics. */
+  self->admin = crier_admin_new (self, &self->cf.stats);
+  if (!crier_admin_start (self->admin, error))
+    {
+      g_clear_pointer (&self->admin, crier_admin_free);
+      g_ptr_array_set_size (self->listeners, 0);
+      return FALSE;
+    }
+
   self->started_at = g_get_monotonic_time ();
   self->tick = g_timeout_source_new (100);
   g_source_set_name (self->tick, "crier-tick");
@@ -484,8 +634,19 @@ crier_server_reload (CrierServer       *self,
 {
   g_autoptr(GPtrArray) not_reloaded = NULL;
 
+  g_autoptr(GError) error = NULL;
+  CrierJwtKeys *keys;
+
   crier_config_apply_reload (self->config, fresh, &not_reloaded);
   apply_limits (self);
+  keys = load_keys (self->config, &error);
+  if (keys == NULL)
+    g_warning ("reload: keeping the previous token keys: %s", error->message);
+  else
+    {
+      crier_jwt_keys_unref (self->keys);
+      self->keys = self->cf.keys = keys;
+    }
   if (not_reloaded != NULL)
     for (guint i = 0; i < not_reloaded->len; i++)
       g_warning ("reload: %s changed but needs a restart", (char *) g_ptr_array_index (not_reloaded, i));
@@ -534,4 +695,30 @@ const char *
 crier_server_get_node_name (CrierServer *self)
 {
   return self->node_name;
+}
+
+CrierHub *
+crier_server_get_hub (CrierServer *self)
+{
+  return self->hub;
+}
+
+CrierCfContext *
+crier_server_get_cf_context (CrierServer *self)
+{
+  return &self->cf;
+}
+
+gint64
+crier_server_get_uptime (CrierServer *self)
+{
+  if (self->started_at == 0)
+    return 0;
+  return (g_get_monotonic_time () - self->started_at) / G_USEC_PER_SEC;
+}
+
+CrierAdmin *
+crier_server_get_admin (CrierServer *self)
+{
+  return self->admin;
 }

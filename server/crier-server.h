@@ -10,6 +10,7 @@
 
 #include "crier-config.h"
 #include "crier-engine.h"
+#include "crier-hub.h"
 #include "crier-listener.h"
 
 G_BEGIN_DECLS
@@ -40,5 +41,13 @@ GPtrArray     *crier_server_get_listeners    (CrierServer   *self);
 /* Port of the first listener (tests listen on port 0). */
 guint16        crier_server_get_port         (CrierServer   *self);
 const char    *crier_server_get_node_name    (CrierServer   *self);
+CrierHub      *crier_server_get_hub          (CrierServer   *self);
+/* What every Centrifugo-protocol client of this server shares (stats). */
+struct _CrierCfContext *crier_server_get_cf_context (CrierServer *self);
+/* Seconds since crier_server_start(). */
+gint64         crier_server_get_uptime       (CrierServer   *self);
+/* The admin listeners, metrics and alerts (crier-admin.h); NULL before
+ * crier_server_start(). */
+struct _CrierAdmin *crier_server_get_admin   (CrierServer   *self);
 
 G_END_DECLS

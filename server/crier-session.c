@@ -20,6 +20,7 @@ crier_session_new (const CrierSessionClass *klass,
   session = g_new0 (CrierSession, 1);
   session->klass = klass;
   session->transport = transport;
+  session->transport_name = klass->transport;
   session->encoding = encoding;
   session->id = crier_random_id (16);
   session->user = g_strdup ("");

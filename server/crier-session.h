@@ -39,6 +39,8 @@ struct _CrierSession
   const CrierSessionClass *klass;
   gpointer       transport;     /* the transport's own object */
   CrierEncoding  encoding;      /* wire form of publications for this session */
+  const char    *transport_name; /* "websocket", "sse", ... (static string) */
+  struct _CrierConn *conn;      /* the engine connection carrying it, or NULL */
   char          *id;            /* client id: 128 random bits, hex */
   char          *user;          /* "" = anonymous */
   char          *conn_info;     /* JSON or NULL (token "info") */

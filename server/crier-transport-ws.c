@@ -17,6 +17,7 @@ typedef struct
   CrierWsOptions        options;
   const CrierWsHandler *handler;
   gpointer              user_data;
+  GDestroyNotify        destroy;
   char                 *remote;
   char                 *user_agent;
   char                 *origin;
@@ -291,6 +292,8 @@ upgrade_written (SoupServerMessage *msg,
     {
       g_warning ("cannot take over websocket from %s: %s", p->remote, error->message);
       g_free (ws);
+      if (p->destroy != NULL)
+        p->destroy (p->user_data);
       pending_upgrade_free (p);
       return;
     }
@@ -324,9 +327,13 @@ upgrade_abandoned (SoupServerMessage *msg,
                    gpointer           data)
 {
   /* "finished" without a 101 written (client went away): clean up. */
+  PendingUpgrade *p = data;
+
   g_signal_handlers_disconnect_by_func (msg, upgrade_written, data);
   g_signal_handlers_disconnect_by_func (msg, upgrade_abandoned, data);
-  pending_upgrade_free (data);
+  if (p->destroy != NULL)
+    p->destroy (p->user_data);
+  pending_upgrade_free (p);
 }
 
 static char *
@@ -355,6 +362,17 @@ crier_ws_handle_upgrade (CrierEngine          *engine,
                          const CrierWsHandler *handler,
                          gpointer              user_data)
 {
+  return crier_ws_handle_upgrade_full (engine, msg, options, handler, user_data, NULL);
+}
+
+gboolean
+crier_ws_handle_upgrade_full (CrierEngine          *engine,
+                              SoupServerMessage    *msg,
+                              const CrierWsOptions *options,
+                              const CrierWsHandler *handler,
+                              gpointer              user_data,
+                              GDestroyNotify        destroy)
+{
   g_autoptr(GError) error = NULL;
   SoupMessageHeaders *req = soup_server_message_get_request_headers (msg);
   const char *origin = soup_message_headers_get_one (req, "Origin");
@@ -365,7 +383,7 @@ crier_ws_handle_upgrade (CrierEngine          *engine,
       soup_server_message_set_status (msg, SOUP_STATUS_FORBIDDEN, NULL);
       soup_server_message_set_response (msg, "text/plain", SOUP_MEMORY_STATIC,
                                         "origin not allowed\n", 19);
-      return FALSE;
+      goto refused;
     }
 
   if (!soup_websocket_server_check_handshake (msg, NULL, options->protocols, NULL, &error))
@@ -374,13 +392,13 @@ crier_ws_handle_upgrade (CrierEngine          *engine,
 
       soup_server_message_set_status (msg, SOUP_STATUS_BAD_REQUEST, NULL);
       soup_server_message_set_response (msg, "text/plain", SOUP_MEMORY_COPY, body, strlen (body));
-      return FALSE;
+      goto refused;
     }
 
   /* No extensions offered: permessage-deflate costs ~100 KB per connection
    * and defeats encoding each frame once. */
   if (!soup_websocket_server_process_handshake (msg, NULL, options->protocols, NULL, NULL))
-    return FALSE;
+    goto refused;
 
   p = g_new0 (PendingUpgrade, 1);
   p->engine = engine;
@@ -389,6 +407,7 @@ crier_ws_handle_upgrade (CrierEngine          *engine,
   p->options.protocols = NULL;
   p->handler = handler;
   p->user_data = user_data;
+  p->destroy = destroy;
   p->remote = remote_string (msg);
   p->user_agent = g_strdup (soup_message_headers_get_one (req, "User-Agent"));
   p->origin = g_strdup (origin);
@@ -396,4 +415,9 @@ crier_ws_handle_upgrade (CrierEngine          *engine,
   g_signal_connect (msg, "wrote-informational", G_CALLBACK (upgrade_written), p);
   g_signal_connect (msg, "finished", G_CALLBACK (upgrade_abandoned), p);
   return TRUE;
+
+refused:
+  if (destroy != NULL)
+    destroy (user_data);
+  return FALSE;
 }

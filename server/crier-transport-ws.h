@@ -77,6 +77,14 @@ gboolean     crier_ws_handle_upgrade  (CrierEngine          *engine,
                                        const CrierWsOptions *options,
                                        const CrierWsHandler *handler,
                                        gpointer              user_data);
+/* The same; @destroy frees @user_data when the connection never opens
+ * (the client left before the 101 was written). */
+gboolean     crier_ws_handle_upgrade_full (CrierEngine        *engine,
+                                       SoupServerMessage    *msg,
+                                       const CrierWsOptions *options,
+                                       const CrierWsHandler *handler,
+                                       gpointer              user_data,
+                                       GDestroyNotify        destroy);
 
 /* Send a frame built with crier_ws_frame_new (shared by receivers). */
 gboolean     crier_ws_send_frame      (CrierWs              *ws,

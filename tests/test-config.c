@@ -992,6 +992,59 @@ test_reload (void)
   crier_config_apply_reload (running, fresh, NULL);
 }
 
+/* [broker]: Redis addresses, Sentinel pairs, no TLS. */
+static void
+test_broker (void)
+{
+  g_autoptr(CrierConfig) config = NULL;
+  g_autoptr(CrierConfig) sentinel = NULL;
+
+  config = load_ok ("[broker]\nredis = 127.0.0.1:6379\nredis_password = pw\n"
+                    "redis_db = 2\nredis_prefix = app1\n");
+  g_assert_cmpstr (config->redis, ==, "127.0.0.1:6379");
+  g_assert_cmpstr (config->redis_password, ==, "pw");
+  g_assert_cmpint (config->redis_db, ==, 2);
+  g_assert_cmpstr (config->redis_prefix, ==, "app1");
+  g_assert_cmpint (config->redis_connect_timeout, ==, 2000);
+  g_assert_false (config->redis_tls);
+  g_clear_pointer (&config, crier_config_free);
+  config = load_ok ("[broker]\nredis = unix:/run/redis/redis.sock\n");
+  g_assert_cmpstr (config->redis, ==, "unix:/run/redis/redis.sock");
+
+  sentinel = load_ok ("[broker]\nredis_sentinels = 10.0.0.1:26379, 10.0.0.2:26379\n"
+                      "redis_master_name = main\n");
+  g_assert_cmpuint (g_strv_length (sentinel->redis_sentinels), ==, 2);
+  g_assert_cmpstr (sentinel->redis_master_name, ==, "main");
+
+  assert_load_error ("[broker]\nredis = rediss://r:6380\n", CRIER_CONFIG_ERROR_BAD_VALUE,
+                     "crierd.conf:2: [broker] redis: TLS is not supported (hiredis 0.14 has "
+                     "none); use a Unix socket or a local TLS tunnel such as stunnel");
+  assert_load_error ("[broker]\nredis_tls = true\n", CRIER_CONFIG_ERROR_BAD_VALUE,
+                     "crierd.conf:2: [broker] redis_tls: TLS to Redis is not supported: "
+                     "hiredis 0.14 (Debian 12) has no TLS; use a Unix socket or a local TLS "
+                     "tunnel such as stunnel");
+  assert_load_error ("[broker]\nredis = redis:6379:1\n", CRIER_CONFIG_ERROR_BAD_VALUE,
+                     "crierd.conf:2: [broker] redis: 'redis:6379:1': IPv6 addresses need "
+                     "brackets, as in [::1]:8000");
+  assert_load_error ("[broker]\nredis = 127.0.0.1:0\n", CRIER_CONFIG_ERROR_BAD_VALUE,
+                     "crierd.conf:2: [broker] redis: '127.0.0.1:0': the port cannot be 0");
+  assert_load_error ("[broker]\nredis = unix:redis.sock\n", CRIER_CONFIG_ERROR_BAD_VALUE,
+                     "crierd.conf:2: [broker] redis: 'unix:redis.sock': the socket path must "
+                     "be absolute");
+  assert_load_error ("[broker]\nredis_prefix = a b\n", CRIER_CONFIG_ERROR_BAD_VALUE,
+                     "crierd.conf:2: [broker] redis_prefix: 'a b': only printable ASCII "
+                     "without spaces is allowed");
+  assert_load_error ("[broker]\nredis_sentinels = 10.0.0.1:26379\n",
+                     CRIER_CONFIG_ERROR_BAD_VALUE,
+                     "crierd.conf:2: [broker] redis_sentinels: need redis_master_name");
+  assert_load_error ("[broker]\nredis_master_name = main\n", CRIER_CONFIG_ERROR_BAD_VALUE,
+                     "crierd.conf:2: [broker] redis_master_name: needs redis_sentinels");
+  assert_load_error ("[broker]\nredis = 127.0.0.1:6379\nredis_sentinels = 10.0.0.1:26379\n"
+                     "redis_master_name = main\n", CRIER_CONFIG_ERROR_BAD_VALUE,
+                     "crierd.conf:2: [broker] redis: give either redis or redis_sentinels, "
+                     "not both");
+}
+
 static void
 test_cross_field (void)
 {
@@ -1169,6 +1222,7 @@ main (int    argc,
   g_test_add_func ("/config/help", test_help);
   g_test_add_func ("/config/reload", test_reload);
   g_test_add_func ("/config/cross-field", test_cross_field);
+  g_test_add_func ("/config/broker", test_broker);
   g_test_add_func ("/config/parse-address", test_parse_address);
 
   return g_test_run ();

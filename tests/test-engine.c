@@ -647,6 +647,24 @@ test_listener_survives_emfile (void)
 }
 
 static void
+test_listener_refuses_taken_port (void)
+{
+  g_autoptr(GError) error = NULL;
+  CrierServer *first = test_server_new (NULL);
+  CrierConfig *config = crier_config_new ();
+  g_autofree char *listen = g_strdup_printf ("server.listen=127.0.0.1:%u", crier_server_get_port (first));
+  CrierServer *second;
+
+  /* SO_REUSEPORT must not let a second crierd share a port by mistake. */
+  g_assert_true (crier_config_set (config, listen, NULL));
+  second = crier_server_new (config);
+  g_assert_false (crier_server_start (second, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE);
+  test_server_quit_unref (second);
+  test_server_quit_unref (first);
+}
+
+static void
 test_health_endpoints (void)
 {
   CrierServer *server = test_server_new (NULL);
@@ -717,6 +735,7 @@ main (int   argc,
   g_test_add_func ("/server/ws/slow-reader-evicted", test_ws_slow_reader_evicted);
   g_test_add_func ("/server/listener/cap", test_listener_cap);
   g_test_add_func ("/server/listener/survives-emfile", test_listener_survives_emfile);
+  g_test_add_func ("/server/listener/refuses-taken-port", test_listener_refuses_taken_port);
   g_test_add_func ("/server/health", test_health_endpoints);
   g_test_add_func ("/server/http-keepalive", test_http_keepalive);
 

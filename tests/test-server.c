@@ -61,6 +61,7 @@ crierd_start (Crierd     *d,
   g_autofree char *port_file = NULL;
   g_autofree char *config_path = NULL;
   g_autofree char *ports = NULL;
+  g_autofree char *admin_set = NULL;
   int log_fd;
   const char *argv[12];
   guint n = 0;
@@ -70,6 +71,7 @@ crierd_start (Crierd     *d,
   port_file = g_build_filename (d->dir, "ports", NULL);
   config_path = g_build_filename (d->dir, "crierd.conf", NULL);
   d->log_path = g_build_filename (d->dir, "log", NULL);
+  admin_set = g_strdup_printf ("admin.socket=%s/admin.sock", d->dir);
   g_assert_true (g_file_set_contents (config_path, config_text, -1, NULL));
 
   argv[n++] = crierd_path ();
@@ -77,6 +79,8 @@ crierd_start (Crierd     *d,
   argv[n++] = config_path;
   argv[n++] = "--port-file";
   argv[n++] = port_file;
+  argv[n++] = "--set";
+  argv[n++] = admin_set;
   argv[n++] = NULL;
 
   log_fd = g_open (d->log_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -138,8 +142,11 @@ crierd_cleanup (Crierd *d)
       g_autofree char *ports = g_build_filename (d->dir, "ports", NULL);
       g_autofree char *conf = g_build_filename (d->dir, "crierd.conf", NULL);
 
+      g_autofree char *sock = g_build_filename (d->dir, "admin.sock", NULL);
+
       g_unlink (ports);
       g_unlink (conf);
+      g_unlink (sock);
       g_unlink (d->log_path);
       g_rmdir (d->dir);
     }

@@ -4,6 +4,7 @@
 #include "test-utils.h"
 
 #include <arpa/inet.h>
+#include <glib/gstdio.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -37,16 +38,37 @@ test_init (int    *argc,
     g_log_set_fatal_mask (strict_domains[i], G_LOG_LEVEL_WARNING | G_LOG_LEVEL_CRITICAL);
 }
 
+static void
+remove_admin_dir (gpointer data)
+{
+  g_autofree char *dir = data;
+  g_autofree char *sock = g_build_filename (dir, "admin.sock", NULL);
+
+  g_unlink (sock);
+  g_rmdir (dir);
+}
+
 CrierServer *
 test_server_new (const char * const *overrides)
 {
   g_autoptr(GError) error = NULL;
+  char *admin_dir = NULL;
   CrierConfig *config = crier_config_new ();
   CrierServer *server;
 
   g_assert_true (crier_config_set (config, "server.listen=127.0.0.1:0", &error));
   g_assert_no_error (error);
   g_assert_true (crier_config_set (config, "server.debug_endpoints=true", &error));
+  {
+    /* Hermetic: never the machine's default admin socket. */
+    g_autofree char *dir = g_dir_make_tmp ("crier-test-XXXXXX", &error);
+    g_autofree char *set = NULL;
+
+    g_assert_no_error (error);
+    set = g_strdup_printf ("admin.socket=%s/admin.sock", dir);
+    g_assert_true (crier_config_set (config, set, &error));
+    admin_dir = g_steal_pointer (&dir);
+  }
   for (guint i = 0; overrides != NULL && overrides[i] != NULL; i++)
     {
       crier_config_set (config, overrides[i], &error);
@@ -54,6 +76,7 @@ test_server_new (const char * const *overrides)
     }
 
   server = crier_server_new (config);
+  g_object_set_data_full (G_OBJECT (server), "test-admin-dir", admin_dir, remove_admin_dir);
   crier_server_start (server, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (crier_server_get_port (server), >, 0);

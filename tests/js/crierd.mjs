@@ -10,7 +10,8 @@ export async function startCrierd(settings = []) {
   if (!bin) throw new Error('CRIERD is not set (run through meson test)');
   const dir = mkdtempSync(join(tmpdir(), 'crierd-js-'));
   const portFile = join(dir, 'ports');
-  const args = ['--port-file', portFile, '--set', 'server.listen=127.0.0.1:0'];
+  const args = ['--port-file', portFile, '--set', 'server.listen=127.0.0.1:0',
+    '--set', `admin.socket=${join(dir, 'admin.sock')}`];
   for (const s of settings) args.push('--set', s);
   const proc = spawn(bin, args, { stdio: ['ignore', 'inherit', 'pipe'] });
   let log = '';
