@@ -1,0 +1,154 @@
+#!/bin/bash
+# run-suite.sh: Crier's benchmark command. Runs every fan-out scenario of
+# docs/benchmarks.md against crierd and, where a peer figure is wanted,
+# against nginx + Nchan in the same session, then prints one table with the
+# ratios. Loopback only; every run is bounded in count and time.
+#
+#   tests/bench/run-suite.sh [--build DIR] [--quick] [--only NAME[,NAME]] [--no-nchan]
+#
+# DIR is a meson build directory (default: build). Use a release build for
+# figures: meson setup build-release -Dbuildtype=release.
+# Results (one JSON line per scenario) also go to DIR/bench-results.jsonl.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+build="$top/build"
+quick=0
+only=""
+nchan=1
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --build) build=$(cd "$2" && pwd); shift 2 ;;
+    --quick) quick=1; shift ;;
+    --only) only="$2"; shift 2 ;;
+    --no-nchan) nchan=0; shift ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    *) echo "run-suite.sh: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+
+bench="$build/tests/bench/crier-bench"
+crierd="$build/server/crierd"
+for f in "$bench" "$crierd"; do
+  [ -x "$f" ] || { echo "run-suite.sh: $f missing: meson compile -C $build" >&2; exit 2; }
+done
+if [ $nchan -eq 1 ] && { ! command -v nginx >/dev/null || [ ! -e /usr/lib/nginx/modules/ngx_nchan_module.so ]; }; then
+  echo "run-suite.sh: no nginx + Nchan (apt-get install -y nginx-light libnginx-mod-nchan): skipping the peer" >&2
+  nchan=0
+fi
+
+results="$build/bench-results.jsonl"
+: > "$results"
+msgs_max=20000; msgs_fixed=500; idle_n=10000
+if [ $quick -eq 1 ]; then msgs_max=3000; msgs_fixed=150; idle_n=2000; fi
+
+want() { [ -z "$only" ] || [[ ",$only," == *",$1,"* ]]; }
+
+# record NAME SERVER -- crier-bench output (last line is the JSON result)
+record() {
+  local name=$1 server=$2 json
+  json=$(tail -n 1)
+  case "$json" in
+    "{"*) ;;
+    *) printf '  %-28s %-7s FAILED (no result)\n' "$name" "$server" >&2; return 0 ;;
+  esac
+  printf '{"scenario":"%s","server":"%s","result":%s}\n' "$name" "$server" "$json" >> "$results"
+  printf '  %-28s %-7s done\n' "$name" "$server" >&2
+}
+
+crier() {   # crier NAME [--set K=V ...] -- bench options
+  local name=$1; shift
+  local sets=()
+  while [ "$1" != "--" ]; do sets+=("$1"); shift; done
+  shift
+  "$here/run-crierd.sh" --crierd "$crierd" --bench "$bench" "${sets[@]}" -- --json "$@" 2>/dev/null | record "$name" crierd || true
+}
+
+nchan_run() {   # nchan_run NAME -- bench options
+  local name=$1; shift 2
+  [ $nchan -eq 1 ] || return 0
+  "$here/run-nchan.sh" --bench "$bench" -- --json "$@" 2>/dev/null | record "$name" nchan || true
+}
+
+raw=(--set server.debug_endpoints=true)
+raw_urls=(--sub-url 'ws://127.0.0.1:@PORT@/debug/ws' --pub-url 'http://127.0.0.1:@PORT@/debug/publish')
+# The bench client does not answer the protocol's "{}" pings: ping rarely.
+proto=(--set auth.allow_anonymous=true --set auth.api_keys=bench --set channels.history_size=100
+       --set websocket.ping_interval=10m)
+proto_urls=(--sub-url 'ws://127.0.0.1:@PORT@/connection/websocket'
+            --ws-init '{"id":1,"connect":{}}\n{"id":2,"subscribe":{"channel":"bench"}}'
+            --pub-url 'http://127.0.0.1:@PORT@/pub/bench' -H 'X-API-Key: bench')
+
+echo "run-suite.sh: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), build $build" >&2
+
+if want max; then
+  crier ws-max-rate "${raw[@]}" -- "${raw_urls[@]}" --clients 1000 --messages $msgs_max --inflight 8 --duration 120
+  nchan_run ws-max-rate -- --clients 1000 --messages $msgs_max --inflight 8 --duration 120
+fi
+if want fixed; then
+  crier ws-50-per-s "${raw[@]}" -- "${raw_urls[@]}" --clients 1000 --rate 50 --messages $msgs_fixed --duration 60
+  nchan_run ws-50-per-s -- --clients 1000 --rate 50 --messages $msgs_fixed --duration 60
+fi
+if want proto; then
+  crier proto-ws-max-rate "${proto[@]}" -- "${proto_urls[@]}" --clients 1000 --messages $msgs_max --inflight 8 --duration 120
+fi
+if want sse; then
+  crier plain-sse-max-rate --set auth.allow_anonymous=true --set auth.api_keys=bench --set channels.history_size=100 -- \
+    --transport sse --sub-url 'http://127.0.0.1:@PORT@/sub/bench' --pub-url 'http://127.0.0.1:@PORT@/pub/bench' \
+    -H 'X-API-Key: bench' --clients 1000 --messages $msgs_max --inflight 8 --duration 120
+  crier plain-ws-max-rate --set auth.allow_anonymous=true --set auth.api_keys=bench --set channels.history_size=100 -- \
+    --sub-url 'ws://127.0.0.1:@PORT@/sub/bench' --pub-url 'http://127.0.0.1:@PORT@/pub/bench' \
+    -H 'X-API-Key: bench' --clients 1000 --messages $msgs_max --inflight 8 --duration 120
+  nchan_run sse-max-rate -- --transport sse --clients 1000 --messages $msgs_max --inflight 8 --duration 120
+fi
+if want longpoll; then
+  crier plain-longpoll-50-per-s --set auth.allow_anonymous=true --set auth.api_keys=bench --set channels.history_size=1000 -- \
+    --transport longpoll --sub-url 'http://127.0.0.1:@PORT@/sub/bench' --pub-url 'http://127.0.0.1:@PORT@/pub/bench' \
+    -H 'X-API-Key: bench' --clients 1000 --rate 50 --messages $msgs_fixed --duration 60
+  nchan_run longpoll-50-per-s -- --transport longpoll --clients 1000 --rate 50 --messages $msgs_fixed --duration 60
+fi
+if want idle; then
+  crier ws-idle "${raw[@]}" -- --sub-url 'ws://127.0.0.1:@PORT@/debug/ws' --clients $idle_n --idle-only --duration 60
+  nchan_run ws-idle -- --clients $idle_n --idle-only --duration 60
+fi
+if want slow; then
+  crier ws-slow-readers "${raw[@]}" --set limits.outbound_soft_limit=256KiB --set limits.outbound_hard_limit=1MiB -- \
+    "${raw_urls[@]}" --clients 100 --slow 5 --messages 20000 --size 1000 --inflight 4 --duration 90
+fi
+
+python3 - "$results" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+by = {}
+for r in rows:
+    by.setdefault(r["scenario"], {})[r["server"]] = r["result"]
+def f(v, fmt="{:.0f}"):
+    return "-" if v is None else fmt.format(v)
+print()
+print(f"{'scenario':<26} {'server':<7} {'deliv/s':>9} {'lost':>6} {'dup':>4} {'p50 ms':>7} {'p99 ms':>7} {'p99.9':>7} "
+      f"{'us/deliv':>8} {'conn/s':>7} {'B/conn':>7} {'evicted':>7} {'rss peak':>8}")
+for name, servers in by.items():
+    for server, r in servers.items():
+        lat = r.get("latency_ms") or {}
+        print(f"{name:<26} {server:<7} {f(r.get('deliveries_per_sec')):>9} {f(r.get('lost')):>6} {f(r.get('duplicated')):>4} "
+              f"{f(lat.get('p50'),'{:.2f}'):>7} {f(lat.get('p99'),'{:.2f}'):>7} {f(lat.get('p999'),'{:.2f}'):>7} "
+              f"{f(r.get('server_cpu_us_per_delivery'),'{:.2f}'):>8} {f(r.get('connects_per_sec')):>7} "
+              f"{f(r.get('rss_per_conn_bytes')):>7} {f(r.get('slow_evicted')):>7} {f(r.get('server_rss_peak_kb')):>8}")
+print()
+for name, servers in by.items():
+    c, n = servers.get("crierd"), servers.get("nchan")
+    if not c or not n:
+        continue
+    parts = []
+    for key, label, better in (("deliveries_per_sec", "deliveries/s", "higher"),
+                               ("server_cpu_us_per_delivery", "CPU per delivery", "lower"),
+                               ("rss_per_conn_bytes", "RSS per connection", "lower"),
+                               ("connects_per_sec", "connects/s", "higher")):
+        a, b = c.get(key), n.get(key)
+        if a and b:
+            parts.append(f"{label} {a / b:.2f}x ({better} is better)")
+    if parts:
+        print(f"crierd / Nchan, {name}: " + "; ".join(parts))
+PY
