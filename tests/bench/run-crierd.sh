@@ -15,12 +15,14 @@ here=$(cd "$(dirname "$0")" && pwd)
 crierd="${CRIERD:-}"
 bench="${CRIER_BENCH:-}"
 sets=()
+port_out=""
 
 while [ $# -gt 0 ]; do
   case "$1" in
     --crierd) crierd="$2"; shift 2 ;;
     --bench) bench="$2"; shift 2 ;;
     --set) sets+=(--set "$2"); shift 2 ;;
+    --port-out) port_out="$2"; shift 2 ;;
     --) shift; break ;;
     -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
     *) echo "run-crierd.sh: unknown option $1 (crier-bench options go after --)" >&2; exit 2 ;;
@@ -62,6 +64,7 @@ if [ ! -s "$tmp/ports" ]; then
   exit 1
 fi
 port=$(head -n 1 "$tmp/ports")
+if [ -n "$port_out" ]; then echo "$port" > "$port_out"; fi
 
 args=()
 for a in "$@"; do args+=("${a//@PORT@/$port}"); done

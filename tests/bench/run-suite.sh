@@ -113,6 +113,31 @@ if want idle; then
   crier ws-idle "${raw[@]}" -- --sub-url 'ws://127.0.0.1:@PORT@/debug/ws' --clients $idle_n --idle-only --duration 60
   nchan_run ws-idle -- --clients $idle_n --idle-only --duration 60
 fi
+if want httplat; then
+  # A trivial HTTP request while 10,000 WebSocket clients stay connected
+  # (they receive one publish per second): median and p99 of 200 requests.
+  tmpd=$(mktemp -d /tmp/crier-httplat.XXXXXX)
+  "$here/run-crierd.sh" --crierd "$crierd" --bench "$bench" "${raw[@]}" --port-out "$tmpd/port" -- --json \
+    "${raw_urls[@]}" --clients $idle_n --rate 1 --messages 25 --duration 60 > "$tmpd/bench.json" 2>/dev/null &
+  runner=$!
+  for _ in $(seq 1 100); do [ -s "$tmpd/port" ] && break; sleep 0.1; done
+  sleep 8
+  port=$(cat "$tmpd/port")
+  for _ in $(seq 1 200); do
+    curl -s -o /dev/null -w '%{time_total}\n' "http://127.0.0.1:$port/healthz"
+  done > "$tmpd/times"
+  wait $runner || true
+  python3 - "$tmpd/times" "$tmpd/bench.json" >> "$results" <<'PY'
+import json, sys
+t = sorted(float(x) * 1000 for x in open(sys.argv[1]) if x.strip())
+b = open(sys.argv[2]).read().strip().splitlines()
+r = json.loads(b[-1]) if b else {}
+r["http_ms"] = {"p50": t[len(t) // 2], "p99": t[int(len(t) * 0.99) - 1], "n": len(t)} if t else None
+print(json.dumps({"scenario": "http-latency-10k-idle", "server": "crierd", "result": r}))
+PY
+  rm -rf "$tmpd"
+  printf '  %-28s %-7s done\n' http-latency-10k-idle crierd >&2
+fi
 if want slow; then
   crier ws-slow-readers "${raw[@]}" --set limits.outbound_soft_limit=256KiB --set limits.outbound_hard_limit=1MiB -- \
     "${raw_urls[@]}" --clients 100 --slow 5 --messages 20000 --size 1000 --inflight 4 --duration 90
@@ -136,6 +161,10 @@ for name, servers in by.items():
               f"{f(lat.get('p50'),'{:.2f}'):>7} {f(lat.get('p99'),'{:.2f}'):>7} {f(lat.get('p999'),'{:.2f}'):>7} "
               f"{f(r.get('server_cpu_us_per_delivery'),'{:.2f}'):>8} {f(r.get('connects_per_sec')):>7} "
               f"{f(r.get('rss_per_conn_bytes')):>7} {f(r.get('slow_evicted')):>7} {f(r.get('server_rss_peak_kb')):>8}")
+        if r.get("http_ms"):
+            h = r["http_ms"]
+            print(f"{'':<26} {'':<7} trivial HTTP request with {r.get('clients')} WebSockets open: "
+                  f"p50 {h['p50']:.2f} ms, p99 {h['p99']:.2f} ms over {h['n']} requests")
 print()
 for name, servers in by.items():
     c, n = servers.get("crierd"), servers.get("nchan")
