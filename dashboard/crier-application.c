@@ -6,12 +6,14 @@
  *   crier_application_activate ()              presents the window and arms the
  *                                              --quit-after/--screenshot timers
  *   crier_application_handle_local_options ()  parses the hidden test options
- *   crier_application_dup_default_socket_path ()
+ *                                              (--screenshot, --quit-after,
+ *                                              --admin-socket, --test-driver)
  */
 #include "config.h"
 
 #include "crier-application.h"
 #include "crier-window.h"
+#include "crier-test-driver.h"
 
 #include <glib/gi18n.h>
 #include <glib-unix.h>
@@ -33,6 +35,12 @@ struct _CrierApplication
   gint64          screenshot_due;      /* monotonic µs */
   guint           quit_after_id;
 
+  /* --admin-socket=PATH overrides the server-address setting;
+   * --test-driver reads commands from stdin (crier-test-driver.h). */
+  char           *admin_socket;
+  gboolean        test_driver;
+  CrierTestDriver *driver;
+
   guint           sigint_id;
   guint           sigterm_id;
 };
@@ -44,19 +52,12 @@ static const GOptionEntry crier_application_options[] = {
     "Save the main window as PNG once it has been drawn", "PATH" },
   { "quit-after", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_INT, NULL,
     "Quit after MS milliseconds", "MS" },
+  { "admin-socket", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_FILENAME, NULL,
+    "Connect to this admin socket instead of the configured server", "PATH" },
+  { "test-driver", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE, NULL,
+    "Read test commands from standard input", NULL },
   { NULL }
 };
-
-char *
-crier_application_dup_default_socket_path (void)
-{
-  const char *runtime_dir = g_getenv ("XDG_RUNTIME_DIR");
-
-  if (runtime_dir != NULL && runtime_dir[0] != '\0')
-    return g_build_filename (runtime_dir, "crier", "admin.sock", NULL);
-
-  return g_strdup ("/run/crier/admin.sock");
-}
 
 static gboolean
 color_scheme_get_mapping (GValue   *value,
@@ -173,9 +174,25 @@ crier_application_quit_action (GSimpleAction *action,
   g_application_quit (G_APPLICATION (user_data));
 }
 
+static void
+crier_application_show_alerts_action (GSimpleAction *action,
+                                      GVariant      *parameter,
+                                      gpointer      user_data)
+{
+  CrierApplication *self = user_data;
+  GtkWindow *window;
+
+  /* The default action of alert notifications. */
+  g_application_activate (G_APPLICATION (self));
+  window = gtk_application_get_active_window (GTK_APPLICATION (self));
+  if (window != NULL)
+    gtk_widget_activate_action (GTK_WIDGET (window), "win.show-page", "s", "alerts");
+}
+
 static const GActionEntry crier_application_actions[] = {
   { "about", crier_application_about_action },
   { "quit", crier_application_quit_action },
+  { "show-alerts", crier_application_show_alerts_action },
 };
 
 static int
@@ -202,9 +219,18 @@ crier_application_handle_local_options (GApplication *app,
       self->quit_after_ms = quit_after_ms;
     }
 
+  if (g_variant_dict_lookup (options, "admin-socket", "^ay", &self->admin_socket) &&
+      !g_path_is_absolute (self->admin_socket))
+    {
+      g_printerr ("%s\n", _("--admin-socket needs an absolute path"));
+      return EXIT_FAILURE;
+    }
+  self->test_driver = g_variant_dict_contains (options, "test-driver");
+
   /* A test run must never hand itself over to a dashboard that is
    * already running in the user's session. */
-  if (self->screenshot_path != NULL || self->quit_after_ms > 0)
+  if (self->screenshot_path != NULL || self->quit_after_ms > 0 ||
+      self->admin_socket != NULL || self->test_driver)
     g_application_set_flags (app, g_application_get_flags (app) | G_APPLICATION_NON_UNIQUE);
 
   return G_APPLICATION_CLASS (crier_application_parent_class)->handle_local_options (app, options);
@@ -247,9 +273,16 @@ crier_application_activate (GApplication *app)
 
   window = gtk_application_get_active_window (GTK_APPLICATION (self));
   if (window == NULL)
-    window = GTK_WINDOW (crier_window_new (self));
+    {
+      window = GTK_WINDOW (crier_window_new (self));
+      if (self->admin_socket != NULL)
+        crier_window_set_address_override (CRIER_WINDOW (window), self->admin_socket);
+    }
 
   gtk_window_present (window);
+
+  if (self->test_driver && self->driver == NULL)
+    self->driver = crier_test_driver_new (CRIER_WINDOW (window));
 
   if (self->quit_after_ms > 0 && self->quit_after_id == 0)
     self->quit_after_id = g_timeout_add (self->quit_after_ms,
@@ -278,6 +311,7 @@ crier_application_shutdown (GApplication *app)
   g_clear_handle_id (&self->sigint_id, g_source_remove);
   g_clear_handle_id (&self->sigterm_id, g_source_remove);
   g_clear_handle_id (&self->quit_after_id, g_source_remove);
+  g_clear_pointer (&self->driver, crier_test_driver_free);
 
   if (self->settings != NULL)
     g_settings_unbind (adw_application_get_style_manager (ADW_APPLICATION (self)),
@@ -293,6 +327,7 @@ crier_application_finalize (GObject *object)
   CrierApplication *self = CRIER_APPLICATION (object);
 
   g_clear_pointer (&self->screenshot_path, g_free);
+  g_clear_pointer (&self->admin_socket, g_free);
 
   G_OBJECT_CLASS (crier_application_parent_class)->finalize (object);
 }

@@ -2,14 +2,20 @@
  *
  * Key functions:
  *   crier_window_init ()                    template, GSettings bindings (size,
- *                                           maximized), the settings.* actions
- *   crier_window_server_address_changed ()  recomputes the address and the
- *                                           "Not Connected" description
- *   crier_window_save_screenshot ()         renders the window to a PNG
+ *                                           maximized), the settings.* actions,
+ *                                           the admin client and the pages
+ *   crier_window_server_address_changed ()  address from the setting (or the
+ *                                           --admin-socket override), token
+ *                                           file, (re)connect
+ *   crier_window_client_state_changed ()    header subtitle, status page per
+ *                                           error kind, views when connected
+ *   crier_window_save_native_screenshot ()  renders a window to a PNG
  */
 #include "config.h"
 
 #include "crier-window.h"
+#include "crier-connect-dialog.h"
+#include "crier-credentials.h"
 
 #include <glib/gi18n.h>
 
@@ -18,12 +24,24 @@ struct _CrierWindow
   AdwApplicationWindow  parent_instance;
 
   GSettings            *settings;
-  char                 *address;  /* what the admin client will connect to */
+  char                 *address;           /* what the admin client connects to */
+  char                 *address_override;  /* --admin-socket */
+  CrierAdminClient     *client;
+  CrierBroadcastDialog *broadcast_dialog;  /* weak */
+  guint                 countdown_id;
 
   /* Template children */
   AdwToastOverlay      *toast_overlay;
+  GtkStack             *content_stack;
   AdwViewStack         *view_stack;
+  AdwViewSwitcherTitle *switcher_title;
   AdwStatusPage        *not_connected_page;
+  GtkWidget            *connection_spinner;
+  GtkImage             *connection_icon;
+  CrierOverviewPage    *overview_page;
+  CrierSessionsPage    *sessions_page;
+  CrierChannelsPage    *channels_page;
+  CrierAlertsPage      *alerts_page;
 };
 
 G_DEFINE_FINAL_TYPE (CrierWindow, crier_window, ADW_TYPE_APPLICATION_WINDOW)
@@ -37,44 +55,190 @@ enum {
 static GParamSpec *properties[N_PROPS];
 
 static void
+crier_window_client_state_changed (CrierWindow *self)
+{
+  CrierAdminClientState state = crier_admin_client_get_state (self->client);
+  CrierAdminClientReason reason = crier_admin_client_get_reason (self->client);
+  const char *error_message = crier_admin_client_get_error_message (self->client);
+  g_autofree char *escaped = g_markup_escape_text (self->address != NULL ? self->address : "", -1);
+  g_autofree char *where = g_strdup_printf ("<tt>%s</tt>", escaped);
+  g_autofree char *description = NULL;
+  g_autofree char *subtitle = NULL;
+  const char *icon = "network-offline-symbolic";
+  const char *title = _("Not Connected");
+  guint retry = crier_admin_client_get_retry_delay (self->client);
+
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.broadcast",
+                                 state == CRIER_ADMIN_CLIENT_CONNECTED);
+  gtk_widget_set_visible (self->connection_spinner, state == CRIER_ADMIN_CLIENT_CONNECTING);
+  gtk_widget_set_visible (GTK_WIDGET (self->connection_icon), state != CRIER_ADMIN_CLIENT_CONNECTING);
+
+  if (state == CRIER_ADMIN_CLIENT_CONNECTED)
+    {
+      const char *node = crier_admin_client_get_node (self->client);
+
+      /* Translators: %s is the server's node name. */
+      subtitle = g_strdup_printf (_("Connected to %s"), node != NULL && node[0] != '\0' ? node : self->address);
+      adw_view_switcher_title_set_subtitle (self->switcher_title, subtitle);
+      gtk_image_set_from_icon_name (self->connection_icon, "network-transmit-receive-symbolic");
+      gtk_widget_set_tooltip_text (GTK_WIDGET (self->connection_icon), subtitle);
+      gtk_stack_set_visible_child_name (self->content_stack, "views");
+      return;
+    }
+
+  gtk_image_set_from_icon_name (self->connection_icon, "network-offline-symbolic");
+
+  switch (state == CRIER_ADMIN_CLIENT_ERROR || state == CRIER_ADMIN_CLIENT_CONNECTING
+          ? reason : CRIER_ADMIN_CLIENT_REASON_NONE)
+    {
+    case CRIER_ADMIN_CLIENT_REASON_NONE:
+      if (state == CRIER_ADMIN_CLIENT_CONNECTING)
+        {
+          title = _("Connecting…");
+          /* Translators: %s is a socket path or host:port, in <tt> markup. */
+          description = g_strdup_printf (_("Connecting to the Crier server at %s."), where);
+        }
+      else if (self->address != NULL && g_path_is_absolute (self->address))
+        /* Translators: %s is the path of a Unix socket, such as /run/crier/admin.sock. */
+        description = g_strdup_printf (_("The dashboard is not connected to a Crier server yet. "
+                                         "It will connect to the admin socket at %s."),
+                                       where);
+      else
+        /* Translators: %s is a host and port, such as crier.example.com:8001. */
+        description = g_strdup_printf (_("The dashboard is not connected to a Crier server yet. "
+                                         "It will connect to the admin endpoint at %s."),
+                                       where);
+      break;
+
+    case CRIER_ADMIN_CLIENT_REASON_NO_SERVER:
+      title = _("No Server Running");
+      /* Translators: %s is a socket path or host:port, in <tt> markup. */
+      description = g_strdup_printf (_("No Crier server answers at %s. Start crierd, or connect "
+                                       "to another server. The dashboard keeps trying."),
+                                     where);
+      break;
+
+    case CRIER_ADMIN_CLIENT_REASON_PERMISSION_DENIED:
+      icon = "dialog-password-symbolic";
+      title = _("Permission Denied");
+      /* Translators: %s is a socket path or host:port, in <tt> markup. */
+      description = g_strdup_printf (_("The server at %s refused this user. Run the dashboard as "
+                                       "the user that runs crierd, or as root."),
+                                     where);
+      break;
+
+    case CRIER_ADMIN_CLIENT_REASON_WRONG_TOKEN:
+      icon = "dialog-password-symbolic";
+      title = _("Wrong Token");
+      /* Translators: %s is host:port, in <tt> markup. */
+      description = g_strdup_printf (_("The server at %s refused the admin token. Enter the "
+                                       "token of its [admin] token setting."),
+                                     where);
+      break;
+
+    case CRIER_ADMIN_CLIENT_REASON_VERSION_MISMATCH:
+      icon = "dialog-warning-symbolic";
+      title = _("Incompatible Server");
+      /* Translators: %s is a socket path or host:port, in <tt> markup; %d a version number. */
+      description = g_strdup_printf (_("The server at %s speaks another version of the admin "
+                                       "protocol than this dashboard (version %d). Update one "
+                                       "of them."),
+                                     where, CRIER_ADMIN_PROTOCOL_VERSION);
+      break;
+
+    case CRIER_ADMIN_CLIENT_REASON_BAD_ADDRESS:
+      icon = "dialog-error-symbolic";
+      title = _("Invalid Address");
+      /* Translators: %s is what the user typed, in <tt> markup. */
+      description = g_strdup_printf (_("%s is neither the path of a socket nor host:port."), where);
+      break;
+
+    case CRIER_ADMIN_CLIENT_REASON_LOST:
+      title = _("Connection Lost");
+      /* Translators: %s is a socket path or host:port, in <tt> markup. */
+      description = g_strdup_printf (_("The connection to %s broke. The dashboard reconnects "
+                                       "on its own."),
+                                     where);
+      break;
+
+    case CRIER_ADMIN_CLIENT_REASON_OTHER:
+    default:
+      {
+        g_autofree char *escaped_error = g_markup_escape_text (error_message != NULL ? error_message : "", -1);
+
+        icon = "dialog-error-symbolic";
+        title = _("Cannot Connect");
+        /* Translators: the first %s is an address in <tt> markup, the second an error message. */
+        description = g_strdup_printf (_("Could not connect to %s: %s"), where, escaped_error);
+      }
+      break;
+    }
+
+  if (state == CRIER_ADMIN_CLIENT_ERROR && retry > 0)
+    {
+      /* Translators: appended to the reason; %u is a number of seconds. */
+      g_autofree char *next = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE,
+                                                            "Next attempt in %u second.",
+                                                            "Next attempt in %u seconds.",
+                                                            (retry + 999) / 1000),
+                                               (retry + 999) / 1000);
+      g_autofree char *joined = g_strdup_printf ("%s\n%s", description, next);
+
+      g_free (description);
+      description = g_steal_pointer (&joined);
+    }
+
+  adw_status_page_set_icon_name (self->not_connected_page, icon);
+  adw_status_page_set_title (self->not_connected_page, title);
+  adw_status_page_set_description (self->not_connected_page, description);
+  adw_view_switcher_title_set_subtitle (self->switcher_title, title);
+  gtk_widget_set_tooltip_text (GTK_WIDGET (self->connection_icon), title);
+  gtk_stack_set_visible_child_name (self->content_stack, "status");
+}
+
+static void
 crier_window_server_address_changed (CrierWindow *self,
                                      const char  *key,
                                      GSettings   *settings)
 {
   g_autofree char *address = NULL;
-  g_autofree char *escaped = NULL;
-  g_autofree char *monospace = NULL;
-  g_autofree char *description = NULL;
+  g_autofree char *token = NULL;
 
-  address = g_settings_get_string (settings, "server-address");
+  if (self->address_override != NULL)
+    address = g_strdup (self->address_override);
+  else
+    address = g_settings_get_string (settings, "server-address");
   g_strstrip (address);
   if (address[0] == '\0')
     {
       g_free (address);
-      address = crier_application_dup_default_socket_path ();
+      address = crier_admin_default_socket_path ();
     }
-
-  /* The description is markup. */
-  escaped = g_markup_escape_text (address, -1);
-  monospace = g_strdup_printf ("<tt>%s</tt>", escaped);
-  if (g_path_is_absolute (address))
-    /* Translators: %s is the path of a Unix socket, such as /run/crier/admin.sock. */
-    description = g_strdup_printf (_("The dashboard is not connected to a Crier server yet. "
-                                     "It will connect to the admin socket at %s."),
-                                   monospace);
-  else
-    /* Translators: %s is a host and port, such as crier.example.com:8001. */
-    description = g_strdup_printf (_("The dashboard is not connected to a Crier server yet. "
-                                     "It will connect to the admin endpoint at %s."),
-                                   monospace);
-  adw_status_page_set_description (self->not_connected_page, description);
 
   if (g_strcmp0 (self->address, address) != 0)
     {
       g_free (self->address);
-      self->address = g_steal_pointer (&address);
+      self->address = g_strdup (address);
       g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_ADDRESS]);
     }
+
+  /* The token is for TCP only; a socket is authorized by its owner. */
+  if (!g_path_is_absolute (address))
+    token = crier_credentials_load_token ();
+  crier_admin_client_connect_to (self->client, address, token);
+  crier_window_client_state_changed (self);
+}
+
+static gboolean
+crier_window_countdown_cb (gpointer user_data)
+{
+  CrierWindow *self = user_data;
+
+  /* Only refreshes "Next attempt in N seconds". */
+  if (crier_admin_client_get_state (self->client) == CRIER_ADMIN_CLIENT_ERROR)
+    crier_window_client_state_changed (self);
+
+  return G_SOURCE_CONTINUE;
 }
 
 static void
@@ -100,15 +264,60 @@ crier_window_show_page_action (GtkWidget  *widget,
 }
 
 static void
+crier_window_connect_action (GtkWidget  *widget,
+                             const char *action_name,
+                             GVariant   *parameter)
+{
+  gtk_window_present (GTK_WINDOW (crier_connect_dialog_new (GTK_WINDOW (widget))));
+}
+
+static void
+crier_window_reconnect_action (GtkWidget  *widget,
+                               const char *action_name,
+                               GVariant   *parameter)
+{
+  CrierWindow *self = CRIER_WINDOW (widget);
+
+  crier_window_server_address_changed (self, "server-address", self->settings);
+}
+
+static void
+crier_window_broadcast_action (GtkWidget  *widget,
+                               const char *action_name,
+                               GVariant   *parameter)
+{
+  CrierWindow *self = CRIER_WINDOW (widget);
+  CrierBroadcastDialog *dialog;
+
+  if (self->broadcast_dialog != NULL)
+    {
+      gtk_window_present (GTK_WINDOW (self->broadcast_dialog));
+      return;
+    }
+
+  dialog = crier_broadcast_dialog_new (GTK_WINDOW (self), self->client);
+  g_set_weak_pointer (&self->broadcast_dialog, dialog);
+  gtk_window_present (GTK_WINDOW (dialog));
+}
+
+static void
 crier_window_dispose (GObject *object)
 {
   CrierWindow *self = CRIER_WINDOW (object);
 
+  g_clear_handle_id (&self->countdown_id, g_source_remove);
+  g_clear_weak_pointer (&self->broadcast_dialog);
   if (self->settings != NULL)
     g_signal_handlers_disconnect_by_data (self->settings, self);
+  if (self->client != NULL)
+    {
+      g_signal_handlers_disconnect_by_data (self->client, self);
+      crier_admin_client_disconnect (self->client);
+    }
 
   gtk_widget_dispose_template (GTK_WIDGET (self), CRIER_TYPE_WINDOW);
 
+  g_clear_object (&self->client);
   g_clear_object (&self->settings);
 
   G_OBJECT_CLASS (crier_window_parent_class)->dispose (object);
@@ -120,6 +329,7 @@ crier_window_finalize (GObject *object)
   CrierWindow *self = CRIER_WINDOW (object);
 
   g_clear_pointer (&self->address, g_free);
+  g_clear_pointer (&self->address_override, g_free);
 
   G_OBJECT_CLASS (crier_window_parent_class)->finalize (object);
 }
@@ -171,13 +381,27 @@ crier_window_class_init (CrierWindowClass *klass)
   gtk_widget_class_set_template_from_resource (widget_class,
                                                RESOURCE_PATH "/ui/crier-window.ui");
   gtk_widget_class_bind_template_child (widget_class, CrierWindow, toast_overlay);
+  gtk_widget_class_bind_template_child (widget_class, CrierWindow, content_stack);
   gtk_widget_class_bind_template_child (widget_class, CrierWindow, view_stack);
+  gtk_widget_class_bind_template_child (widget_class, CrierWindow, switcher_title);
   gtk_widget_class_bind_template_child (widget_class, CrierWindow, not_connected_page);
+  gtk_widget_class_bind_template_child (widget_class, CrierWindow, connection_spinner);
+  gtk_widget_class_bind_template_child (widget_class, CrierWindow, connection_icon);
+  gtk_widget_class_bind_template_child (widget_class, CrierWindow, overview_page);
+  gtk_widget_class_bind_template_child (widget_class, CrierWindow, sessions_page);
+  gtk_widget_class_bind_template_child (widget_class, CrierWindow, channels_page);
+  gtk_widget_class_bind_template_child (widget_class, CrierWindow, alerts_page);
 
   gtk_widget_class_install_action (widget_class, "win.copy-address", NULL,
                                    crier_window_copy_address_action);
   gtk_widget_class_install_action (widget_class, "win.show-page", "s",
                                    crier_window_show_page_action);
+  gtk_widget_class_install_action (widget_class, "win.connect", NULL,
+                                   crier_window_connect_action);
+  gtk_widget_class_install_action (widget_class, "win.reconnect", NULL,
+                                   crier_window_reconnect_action);
+  gtk_widget_class_install_action (widget_class, "win.broadcast", NULL,
+                                   crier_window_broadcast_action);
 
   /* Keep data/ui/help-overlay.ui in step with these. */
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_1, GDK_ALT_MASK,
@@ -188,6 +412,12 @@ crier_window_class_init (CrierWindowClass *klass)
                                        "win.show-page", "s", "channels");
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_4, GDK_ALT_MASK,
                                        "win.show-page", "s", "alerts");
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_b, GDK_CONTROL_MASK,
+                                       "win.broadcast", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_l, GDK_CONTROL_MASK,
+                                       "win.connect", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_r, GDK_CONTROL_MASK,
+                                       "win.reconnect", NULL);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_w, GDK_CONTROL_MASK,
                                        "window.close", NULL);
 }
@@ -198,8 +428,10 @@ crier_window_init (CrierWindow *self)
   g_autoptr(GSimpleActionGroup) settings_actions = NULL;
   g_autoptr(GAction) color_scheme = NULL;
 
-  /* The template uses only GTK and libadwaita types so far; g_type_ensure ()
-   * each Crier widget here once the template uses one. */
+  g_type_ensure (CRIER_TYPE_OVERVIEW_PAGE);
+  g_type_ensure (CRIER_TYPE_SESSIONS_PAGE);
+  g_type_ensure (CRIER_TYPE_CHANNELS_PAGE);
+  g_type_ensure (CRIER_TYPE_ALERTS_PAGE);
   gtk_widget_init_template (GTK_WIDGET (self));
 
   self->settings = g_settings_new (APP_ID);
@@ -221,6 +453,19 @@ crier_window_init (CrierWindow *self)
   g_action_map_add_action (G_ACTION_MAP (settings_actions), color_scheme);
   gtk_widget_insert_action_group (GTK_WIDGET (self), "settings",
                                   G_ACTION_GROUP (settings_actions));
+
+  self->client = crier_admin_client_new ();
+  crier_overview_page_set_client (self->overview_page, self->client);
+  crier_sessions_page_set_client (self->sessions_page, self->client);
+  crier_channels_page_set_client (self->channels_page, self->client);
+  crier_alerts_page_set_client (self->alerts_page, self->client);
+  g_signal_connect_object (self->client, "notify::state",
+                           G_CALLBACK (crier_window_client_state_changed),
+                           self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->client, "notify::node",
+                           G_CALLBACK (crier_window_client_state_changed),
+                           self, G_CONNECT_SWAPPED);
+  self->countdown_id = g_timeout_add_seconds (1, crier_window_countdown_cb, self);
 
   g_signal_connect_object (self->settings, "changed::server-address",
                            G_CALLBACK (crier_window_server_address_changed),
@@ -245,6 +490,62 @@ crier_window_get_address (CrierWindow *self)
   g_return_val_if_fail (CRIER_IS_WINDOW (self), NULL);
 
   return self->address;
+}
+
+void
+crier_window_set_address_override (CrierWindow *self,
+                                   const char  *address)
+{
+  g_return_if_fail (CRIER_IS_WINDOW (self));
+
+  if (g_strcmp0 (self->address_override, address) == 0)
+    return;
+
+  g_free (self->address_override);
+  self->address_override = g_strdup (address);
+  crier_window_server_address_changed (self, "server-address", self->settings);
+}
+
+CrierAdminClient *
+crier_window_get_client (CrierWindow *self)
+{
+  g_return_val_if_fail (CRIER_IS_WINDOW (self), NULL);
+  return self->client;
+}
+
+CrierOverviewPage *
+crier_window_get_overview_page (CrierWindow *self)
+{
+  g_return_val_if_fail (CRIER_IS_WINDOW (self), NULL);
+  return self->overview_page;
+}
+
+CrierSessionsPage *
+crier_window_get_sessions_page (CrierWindow *self)
+{
+  g_return_val_if_fail (CRIER_IS_WINDOW (self), NULL);
+  return self->sessions_page;
+}
+
+CrierChannelsPage *
+crier_window_get_channels_page (CrierWindow *self)
+{
+  g_return_val_if_fail (CRIER_IS_WINDOW (self), NULL);
+  return self->channels_page;
+}
+
+CrierAlertsPage *
+crier_window_get_alerts_page (CrierWindow *self)
+{
+  g_return_val_if_fail (CRIER_IS_WINDOW (self), NULL);
+  return self->alerts_page;
+}
+
+CrierBroadcastDialog *
+crier_window_get_broadcast_dialog (CrierWindow *self)
+{
+  g_return_val_if_fail (CRIER_IS_WINDOW (self), NULL);
+  return self->broadcast_dialog;
 }
 
 /**
@@ -282,6 +583,24 @@ crier_window_save_screenshot (CrierWindow  *self,
                               const char   *path,
                               GError      **error)
 {
+  g_return_val_if_fail (CRIER_IS_WINDOW (self), FALSE);
+
+  return crier_window_save_native_screenshot (GTK_WIDGET (self), path, error);
+}
+
+/**
+ * crier_window_save_native_screenshot:
+ * @native: a #GtkNative widget (a window) that has been drawn
+ * @path: where to write the PNG
+ * @error: return location for a #GError
+ *
+ * Returns: %TRUE on success
+ */
+gboolean
+crier_window_save_native_screenshot (GtkWidget   *native,
+                                     const char  *path,
+                                     GError     **error)
+{
   g_autoptr(GdkPaintable) paintable = NULL;
   g_autoptr(GskRenderNode) node = NULL;
   g_autoptr(GdkTexture) texture = NULL;
@@ -291,12 +610,12 @@ crier_window_save_screenshot (CrierWindow  *self,
   int width;
   int height;
 
-  g_return_val_if_fail (CRIER_IS_WINDOW (self), FALSE);
+  g_return_val_if_fail (GTK_IS_NATIVE (native), FALSE);
   g_return_val_if_fail (path != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  renderer = gtk_native_get_renderer (GTK_NATIVE (self));
-  paintable = gtk_widget_paintable_new (GTK_WIDGET (self));
+  renderer = gtk_native_get_renderer (GTK_NATIVE (native));
+  paintable = gtk_widget_paintable_new (native);
   width = gdk_paintable_get_intrinsic_width (paintable);
   height = gdk_paintable_get_intrinsic_height (paintable);
   if (renderer == NULL || width <= 0 || height <= 0)

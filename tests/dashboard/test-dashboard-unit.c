@@ -5,7 +5,7 @@
  */
 #include "config.h"
 
-#include "crier-application.h"
+#include "crier-admin-protocol.h"
 
 static void
 test_socket_path_runtime_dir (void)
@@ -14,11 +14,11 @@ test_socket_path_runtime_dir (void)
   g_autofree char *trailing = NULL;
 
   g_setenv ("XDG_RUNTIME_DIR", "/run/user/4242", TRUE);
-  path = crier_application_dup_default_socket_path ();
+  path = crier_admin_default_socket_path ();
   g_assert_cmpstr (path, ==, "/run/user/4242/crier/admin.sock");
 
   g_setenv ("XDG_RUNTIME_DIR", "/run/user/4242/", TRUE);
-  trailing = crier_application_dup_default_socket_path ();
+  trailing = crier_admin_default_socket_path ();
   g_assert_cmpstr (trailing, ==, "/run/user/4242/crier/admin.sock");
 }
 
@@ -29,11 +29,11 @@ test_socket_path_fallback (void)
   g_autofree char *empty = NULL;
 
   g_unsetenv ("XDG_RUNTIME_DIR");
-  unset = crier_application_dup_default_socket_path ();
+  unset = crier_admin_default_socket_path ();
   g_assert_cmpstr (unset, ==, "/run/crier/admin.sock");
 
   g_setenv ("XDG_RUNTIME_DIR", "", TRUE);
-  empty = crier_application_dup_default_socket_path ();
+  empty = crier_admin_default_socket_path ();
   g_assert_cmpstr (empty, ==, "/run/crier/admin.sock");
 }
 
