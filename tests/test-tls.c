@@ -1,0 +1,613 @@
+/* test-tls.c: [tls] on the client listeners: wss:// with libsoup's client
+ * trusting a certificate made by the test (GnuTLS), an https API call,
+ * SSE through a raw GTlsClientConnection, a certificate reload that keeps
+ * an open wss connection while new connections see the new certificate,
+ * clear errors for bad files, and TLS on the admin TCP listener. */
+#include "config.h"
+
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+#include <glib/gstdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "crier-admin.h"
+#include "test-utils.h"
+
+/* ---- certificates ------------------------------------------------------- */
+
+static void
+write_datum (const char     *path,
+             gnutls_datum_t *d)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (g_file_set_contents (path, (const char *) d->data, d->size, &error));
+  g_assert_no_error (error);
+  gnutls_free (d->data);
+}
+
+/* A self-signed ECDSA P-256 certificate for localhost and 127.0.0.1; the
+ * test trusts it directly (it is its own trust anchor). */
+static void
+make_cert (const char *cert_path,
+           const char *key_path,
+           const char *cn,
+           guint8      serial)
+{
+  static const guint8 ip[4] = { 127, 0, 0, 1 };
+  gnutls_x509_privkey_t key;
+  gnutls_x509_crt_t crt;
+  gnutls_datum_t d;
+  time_t now = time (NULL);
+
+  g_assert_cmpint (gnutls_x509_privkey_init (&key), ==, 0);
+  g_assert_cmpint (gnutls_x509_privkey_generate (key, GNUTLS_PK_ECDSA,
+                                                 GNUTLS_CURVE_TO_BITS (GNUTLS_ECC_CURVE_SECP256R1), 0), ==, 0);
+  g_assert_cmpint (gnutls_x509_crt_init (&crt), ==, 0);
+  g_assert_cmpint (gnutls_x509_crt_set_version (crt, 3), ==, 0);
+  g_assert_cmpint (gnutls_x509_crt_set_serial (crt, &serial, 1), ==, 0);
+  g_assert_cmpint (gnutls_x509_crt_set_activation_time (crt, now - 3600), ==, 0);
+  g_assert_cmpint (gnutls_x509_crt_set_expiration_time (crt, now + 86400), ==, 0);
+  g_assert_cmpint (gnutls_x509_crt_set_dn_by_oid (crt, GNUTLS_OID_X520_COMMON_NAME, 0, cn, strlen (cn)), ==, 0);
+  g_assert_cmpint (gnutls_x509_crt_set_key (crt, key), ==, 0);
+  g_assert_cmpint (gnutls_x509_crt_set_subject_alt_name (crt, GNUTLS_SAN_DNSNAME, "localhost", 9,
+                                                         GNUTLS_FSAN_SET), ==, 0);
+  g_assert_cmpint (gnutls_x509_crt_set_subject_alt_name (crt, GNUTLS_SAN_IPADDRESS, ip, sizeof ip,
+                                                         GNUTLS_FSAN_APPEND), ==, 0);
+  g_assert_cmpint (gnutls_x509_crt_set_basic_constraints (crt, 0, -1), ==, 0);
+  g_assert_cmpint (gnutls_x509_crt_set_key_usage (crt, GNUTLS_KEY_DIGITAL_SIGNATURE), ==, 0);
+  g_assert_cmpint (gnutls_x509_crt_set_key_purpose_oid (crt, GNUTLS_KP_TLS_WWW_SERVER, 0), ==, 0);
+  g_assert_cmpint (gnutls_x509_crt_sign2 (crt, crt, key, GNUTLS_DIG_SHA256, 0), ==, 0);
+
+  g_assert_cmpint (gnutls_x509_crt_export2 (crt, GNUTLS_X509_FMT_PEM, &d), ==, 0);
+  write_datum (cert_path, &d);
+  g_assert_cmpint (gnutls_x509_privkey_export2_pkcs8 (key, GNUTLS_X509_FMT_PEM, NULL,
+                                                      GNUTLS_PKCS_PLAIN, &d), ==, 0);
+  write_datum (key_path, &d);
+  g_chmod (key_path, 0600);
+
+  gnutls_x509_crt_deinit (crt);
+  gnutls_x509_privkey_deinit (key);
+}
+
+typedef struct
+{
+  char *dir;
+  char *cert;
+  char *key;
+} Certs;
+
+static void
+certs_init (Certs *c)
+{
+  g_autoptr(GError) error = NULL;
+
+  c->dir = g_dir_make_tmp ("crier-tls-XXXXXX", &error);
+  g_assert_no_error (error);
+  c->cert = g_build_filename (c->dir, "cert.pem", NULL);
+  c->key = g_build_filename (c->dir, "key.pem", NULL);
+  make_cert (c->cert, c->key, "crier test 1", 1);
+}
+
+static void
+certs_clear (Certs *c)
+{
+  g_unlink (c->cert);
+  g_unlink (c->key);
+  g_rmdir (c->dir);
+  g_free (c->cert);
+  g_free (c->key);
+  g_free (c->dir);
+}
+
+static CrierServer *
+tls_server_new (Certs *c)
+{
+  g_autofree char *cert = g_strdup_printf ("tls.cert_file=%s", c->cert);
+  g_autofree char *key = g_strdup_printf ("tls.key_file=%s", c->key);
+  const char *overrides[] = {
+    key, cert,
+    "auth.allow_anonymous=true",
+    "auth.api_keys=tls-test-key",
+    "channels.history_size=10",
+    NULL
+  };
+
+  return test_server_new (overrides);
+}
+
+/* A session that trusts only the certificate in @cert_path. */
+static SoupSession *
+trusting_session (const char *cert_path)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GTlsDatabase) db = g_tls_file_database_new (cert_path, &error);
+
+  g_assert_no_error (error);
+  return soup_session_new_with_options ("tls-database", db, "timeout", 10, NULL);
+}
+
+/* ---- a wss client -------------------------------------------------------- */
+
+typedef struct
+{
+  SoupWebsocketConnection *ws;
+  SoupMessage             *msg;
+  GError                  *error;
+  GPtrArray               *received;  /* char* */
+  gboolean                 done;
+} WsClient;
+
+static void
+ws_message_cb (SoupWebsocketConnection *ws,
+               gint                     type,
+               GBytes                  *message,
+               gpointer                 data)
+{
+  WsClient *c = data;
+  gsize len;
+  const char *p = g_bytes_get_data (message, &len);
+
+  g_ptr_array_add (c->received, g_strndup (p, len));
+}
+
+static void
+ws_connected_cb (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      data)
+{
+  WsClient *c = data;
+
+  c->ws = soup_session_websocket_connect_finish (SOUP_SESSION (source), result, &c->error);
+  if (c->ws != NULL)
+    g_signal_connect (c->ws, "message", G_CALLBACK (ws_message_cb), c);
+  c->done = TRUE;
+}
+
+static void
+ws_connect (WsClient    *c,
+            SoupSession *session,
+            CrierServer *server)
+{
+  g_autofree char *url = test_server_url (server, "wss", "/debug/ws");
+
+  memset (c, 0, sizeof *c);
+  c->received = g_ptr_array_new_with_free_func (g_free);
+  c->msg = soup_message_new ("GET", url);
+  soup_session_websocket_connect_async (session, c->msg, NULL, NULL, G_PRIORITY_DEFAULT, NULL,
+                                        ws_connected_cb, c);
+  WAIT_UNTIL (c->done);
+}
+
+static void
+ws_echo (WsClient   *c,
+         const char *text)
+{
+  guint before = c->received->len;
+
+  soup_websocket_connection_send_text (c->ws, text);
+  WAIT_UNTIL (c->received->len > before);
+  g_assert_cmpstr (g_ptr_array_index (c->received, before), ==, text);
+}
+
+static void
+ws_clear (WsClient *c)
+{
+  if (c->ws != NULL)
+    {
+      soup_websocket_connection_close (c->ws, 1000, NULL);
+      WAIT_UNTIL (soup_websocket_connection_get_state (c->ws) == SOUP_WEBSOCKET_STATE_CLOSED);
+    }
+  g_clear_object (&c->ws);
+  g_clear_object (&c->msg);
+  g_clear_error (&c->error);
+  g_clear_pointer (&c->received, g_ptr_array_unref);
+}
+
+/* ---- tests -------------------------------------------------------------- */
+
+static void
+test_wss (void)
+{
+  Certs certs;
+  CrierServer *server;
+  g_autoptr(SoupSession) session = NULL;
+  g_autoptr(GTlsCertificate) expected = NULL;
+  WsClient c;
+
+  certs_init (&certs);
+  server = tls_server_new (&certs);
+  session = trusting_session (certs.cert);
+
+  ws_connect (&c, session, server);
+  g_assert_no_error (c.error);
+  ws_echo (&c, "hello over wss");
+  expected = g_tls_certificate_new_from_file (certs.cert, NULL);
+  g_assert_true (g_tls_certificate_is_same (soup_message_get_tls_peer_certificate (c.msg), expected));
+  g_assert_cmpuint (crier_server_get_budget (server)->tls_handshakes, >=, 1);
+  ws_clear (&c);
+
+  /* Plain HTTP on the TLS port gets nothing useful. */
+  {
+    g_autofree char *body = NULL;
+
+    g_assert_cmpuint (test_http_request (crier_server_get_port (server), "GET", "/healthz", NULL, &body), ==, 0);
+  }
+  WAIT_UNTIL (crier_server_get_limit_stats (server)->refused[CRIER_LIMIT_TLS_HANDSHAKE] >= 1);
+
+  /* A client that does not trust the certificate is refused. */
+  {
+    g_autoptr(SoupSession) stranger = soup_session_new ();
+    WsClient s;
+
+    ws_connect (&s, stranger, server);
+    g_assert_nonnull (s.error);
+    g_assert_null (s.ws);
+    ws_clear (&s);
+  }
+
+  test_server_quit_unref (server);
+  certs_clear (&certs);
+}
+
+typedef struct
+{
+  GBytes *body;
+  guint   status;
+  GError *error;
+  gboolean done;
+} HttpResult;
+
+static void
+http_done_cb (GObject      *source,
+              GAsyncResult *result,
+              gpointer      data)
+{
+  HttpResult *r = data;
+  SoupMessage *msg = soup_session_get_async_result_message (SOUP_SESSION (source), result);
+
+  r->body = soup_session_send_and_read_finish (SOUP_SESSION (source), result, &r->error);
+  r->status = soup_message_get_status (msg);
+  r->done = TRUE;
+}
+
+static void
+test_https_api (void)
+{
+  Certs certs;
+  CrierServer *server;
+  g_autoptr(SoupSession) session = NULL;
+  g_autoptr(SoupMessage) msg = NULL;
+  g_autofree char *url = NULL;
+  static const char publish[] = "{\"channel\":\"news\",\"data\":{\"n\":1}}";
+  g_autoptr(GBytes) request = g_bytes_new_static (publish, strlen (publish));
+  HttpResult r = { 0 };
+
+  certs_init (&certs);
+  server = tls_server_new (&certs);
+  session = trusting_session (certs.cert);
+  url = test_server_url (server, "https", "/api/publish");
+  msg = soup_message_new ("POST", url);
+  soup_message_headers_replace (soup_message_get_request_headers (msg), "X-API-Key", "tls-test-key");
+  soup_message_set_request_body_from_bytes (msg, "application/json", request);
+  soup_session_send_and_read_async (session, msg, G_PRIORITY_DEFAULT, NULL, http_done_cb, &r);
+  WAIT_UNTIL (r.done);
+  g_assert_no_error (r.error);
+  g_assert_cmpuint (r.status, ==, 200);
+  g_assert_nonnull (strstr (g_bytes_get_data (r.body, NULL), "\"offset\""));
+  g_bytes_unref (r.body);
+
+  /* Keep-alive over TLS: a second request on the same session. */
+  g_clear_object (&msg);
+  g_free (url);
+  url = test_server_url (server, "https", "/healthz");
+  msg = soup_message_new ("GET", url);
+  memset (&r, 0, sizeof r);
+  soup_session_send_and_read_async (session, msg, G_PRIORITY_DEFAULT, NULL, http_done_cb, &r);
+  WAIT_UNTIL (r.done);
+  g_assert_no_error (r.error);
+  g_assert_cmpuint (r.status, ==, 200);
+  g_bytes_unref (r.body);
+
+  g_clear_object (&session);
+  test_server_quit_unref (server);
+  certs_clear (&certs);
+}
+
+/* SSE through a GTlsClientConnection of our own: the plain dialect's
+ * GET /sub/CHANNEL, then a publication through the API. */
+typedef struct
+{
+  GIOStream *tls;
+  GString   *in;
+  gboolean   handshaken;
+  gboolean   eof;
+  GError    *error;
+  guint8     buf[4096];
+} RawTls;
+
+static void
+raw_handshake_cb (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      data)
+{
+  RawTls *r = data;
+
+  g_tls_connection_handshake_finish (G_TLS_CONNECTION (source), result, &r->error);
+  r->handshaken = TRUE;
+}
+
+static void raw_read_more (RawTls *r);
+
+static void
+raw_read_cb (GObject      *source,
+             GAsyncResult *result,
+             gpointer      data)
+{
+  RawTls *r = data;
+  gssize n = g_input_stream_read_finish (G_INPUT_STREAM (source), result, NULL);
+
+  if (n <= 0)
+    {
+      r->eof = TRUE;
+      return;
+    }
+  g_string_append_len (r->in, (const char *) r->buf, n);
+  raw_read_more (r);
+}
+
+static void
+raw_read_more (RawTls *r)
+{
+  g_input_stream_read_async (g_io_stream_get_input_stream (r->tls), r->buf, sizeof r->buf,
+                             G_PRIORITY_DEFAULT, NULL, raw_read_cb, r);
+}
+
+static void
+raw_tls_connect (RawTls      *r,
+                 guint16      port,
+                 const char  *trust)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSocketClient) client = g_socket_client_new ();
+  g_autoptr(GSocketConnection) conn = NULL;
+  g_autoptr(GTlsDatabase) db = g_tls_file_database_new (trust, &error);
+  g_autoptr(GSocketConnectable) identity = g_network_address_new ("127.0.0.1", port);
+
+  g_assert_no_error (error);
+  memset (r, 0, sizeof *r);
+  r->in = g_string_new (NULL);
+  conn = g_socket_client_connect_to_host (client, "127.0.0.1", port, NULL, &error);
+  g_assert_no_error (error);
+  r->tls = g_tls_client_connection_new (G_IO_STREAM (conn), identity, &error);
+  g_assert_no_error (error);
+  g_tls_connection_set_database (G_TLS_CONNECTION (r->tls), db);
+  g_tls_connection_handshake_async (G_TLS_CONNECTION (r->tls), G_PRIORITY_DEFAULT, NULL,
+                                    raw_handshake_cb, r);
+  WAIT_UNTIL (r->handshaken);
+  g_assert_no_error (r->error);
+}
+
+static void
+raw_tls_clear (RawTls *r)
+{
+  g_io_stream_close (r->tls, NULL, NULL);
+  if (!r->eof)
+    WAIT_UNTIL (r->eof);
+  g_clear_object (&r->tls);
+  g_string_free (r->in, TRUE);
+}
+
+static void
+test_sse_over_tls (void)
+{
+  Certs certs;
+  CrierServer *server;
+  RawTls r;
+  const char *request = "GET /sub/news HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n";
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SoupSession) session = NULL;
+  g_autoptr(SoupMessage) msg = NULL;
+  g_autofree char *url = NULL;
+  static const char publish[] = "{\"channel\":\"news\",\"data\":{\"sse\":\"yes\"}}";
+  g_autoptr(GBytes) body = g_bytes_new_static (publish, strlen (publish));
+  HttpResult h = { 0 };
+
+  certs_init (&certs);
+  server = tls_server_new (&certs);
+  raw_tls_connect (&r, crier_server_get_port (server), certs.cert);
+  g_output_stream_write_all (g_io_stream_get_output_stream (r.tls), request, strlen (request),
+                             NULL, NULL, &error);
+  g_assert_no_error (error);
+  raw_read_more (&r);
+  WAIT_UNTIL (strstr (r.in->str, "\r\n\r\n") != NULL);
+  g_assert_true (g_str_has_prefix (r.in->str, "HTTP/1.1 200"));
+  g_assert_nonnull (strstr (r.in->str, "text/event-stream"));
+  WAIT_UNTIL (crier_hub_get_stats (crier_server_get_hub (server))->subscriptions == 1);
+
+  session = trusting_session (certs.cert);
+  url = test_server_url (server, "https", "/api/publish");
+  msg = soup_message_new ("POST", url);
+  soup_message_headers_replace (soup_message_get_request_headers (msg), "X-API-Key", "tls-test-key");
+  soup_message_set_request_body_from_bytes (msg, "application/json", body);
+  soup_session_send_and_read_async (session, msg, G_PRIORITY_DEFAULT, NULL, http_done_cb, &h);
+  WAIT_UNTIL (h.done);
+  g_assert_cmpuint (h.status, ==, 200);
+  g_bytes_unref (h.body);
+
+  WAIT_UNTIL (strstr (r.in->str, "{\"sse\":\"yes\"}") != NULL);
+  g_assert_nonnull (strstr (r.in->str, "data: {\"sse\":\"yes\"}"));
+
+  raw_tls_clear (&r);
+  g_clear_object (&session);
+  test_server_quit_unref (server);
+  certs_clear (&certs);
+}
+
+static void
+test_reload_certificate (void)
+{
+  Certs certs;
+  CrierServer *server;
+  g_autoptr(SoupSession) old_session = NULL;
+  g_autoptr(SoupSession) new_session = NULL;
+  g_autoptr(GTlsCertificate) first = NULL;
+  g_autoptr(GTlsCertificate) second = NULL;
+  g_autoptr(CrierConfig) fresh = NULL;
+  WsClient before, after;
+
+  certs_init (&certs);
+  server = tls_server_new (&certs);
+  first = g_tls_certificate_new_from_file (certs.cert, NULL);
+  old_session = trusting_session (certs.cert);
+  ws_connect (&before, old_session, server);
+  g_assert_no_error (before.error);
+  ws_echo (&before, "before reload");
+
+  /* Renew the certificate at the same paths and reload (what SIGHUP does). */
+  make_cert (certs.cert, certs.key, "crier test 2", 2);
+  second = g_tls_certificate_new_from_file (certs.cert, NULL);
+  g_assert_false (g_tls_certificate_is_same (first, second));
+  fresh = crier_config_copy (crier_server_get_config (server));
+  crier_server_reload (server, fresh);
+  g_assert_true (g_tls_certificate_is_same (crier_server_get_tls_certificate (server), second));
+
+  /* The open connection goes on, with the old certificate. */
+  ws_echo (&before, "after reload, old connection");
+  g_assert_true (g_tls_certificate_is_same (soup_message_get_tls_peer_certificate (before.msg), first));
+
+  /* New connections see the new certificate. */
+  new_session = trusting_session (certs.cert);
+  ws_connect (&after, new_session, server);
+  g_assert_no_error (after.error);
+  ws_echo (&after, "new connection");
+  g_assert_true (g_tls_certificate_is_same (soup_message_get_tls_peer_certificate (after.msg), second));
+  ws_echo (&before, "old still alive");
+
+  /* A broken file on reload keeps the running certificate. */
+  g_assert_true (g_file_set_contents (certs.cert, "not a certificate\n", -1, NULL));
+  g_clear_pointer (&fresh, crier_config_free);
+  fresh = crier_config_copy (crier_server_get_config (server));
+  crier_server_reload (server, fresh);
+  g_assert_true (g_tls_certificate_is_same (crier_server_get_tls_certificate (server), second));
+  ws_echo (&after, "still serving");
+
+  ws_clear (&before);
+  ws_clear (&after);
+  g_clear_object (&old_session);
+  g_clear_object (&new_session);
+  test_server_quit_unref (server);
+  certs_clear (&certs);
+}
+
+static void
+test_bad_files (void)
+{
+  Certs certs;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *missing = NULL;
+  const char *bad[3];
+  CrierConfig *config = crier_config_new ();
+  g_autoptr(CrierServer) server = NULL;
+  g_autofree char *cert = NULL;
+  g_autofree char *key = NULL;
+
+  certs_init (&certs);
+  missing = g_build_filename (certs.dir, "missing.pem", NULL);
+  cert = g_strdup_printf ("tls.cert_file=%s", missing);
+  key = g_strdup_printf ("tls.key_file=%s", certs.key);
+  bad[0] = key;
+  bad[1] = cert;
+  bad[2] = NULL;
+  g_assert_true (crier_config_set (config, "server.listen=127.0.0.1:0", NULL));
+  for (guint i = 0; bad[i] != NULL; i++)
+    g_assert_true (crier_config_set (config, bad[i], NULL));
+  {
+    g_autofree char *admin = g_strdup_printf ("admin.socket=%s/admin.sock", certs.dir);
+
+    g_assert_true (crier_config_set (config, admin, NULL));
+  }
+  server = crier_server_new (config);
+  g_assert_false (crier_server_start (server, &error));
+  g_assert_nonnull (error);
+  g_test_message ("error: %s", error->message);
+  g_assert_nonnull (strstr (error->message, missing));
+  g_assert_nonnull (strstr (error->message, "[tls]"));
+
+  /* Only one of the pair is a configuration error. */
+  {
+    g_autoptr(CrierConfig) half = crier_config_new ();
+    g_autoptr(GError) e = NULL;
+    g_autofree char *set = g_strdup_printf ("tls.cert_file=%s", certs.cert);
+
+    g_assert_false (crier_config_set (half, set, &e));
+    g_assert_nonnull (strstr (e->message, "key_file"));
+  }
+  certs_clear (&certs);
+}
+
+static void
+test_admin_tls (void)
+{
+  Certs certs;
+  CrierServer *server;
+  g_autofree char *cert = NULL;
+  g_autofree char *key = NULL;
+  g_autoptr(SoupSession) session = NULL;
+  g_autoptr(SoupMessage) msg = NULL;
+  g_autofree char *url = NULL;
+  HttpResult r = { 0 };
+
+  certs_init (&certs);
+  cert = g_strdup_printf ("tls.admin_cert_file=%s", certs.cert);
+  key = g_strdup_printf ("tls.admin_key_file=%s", certs.key);
+  {
+    const char *overrides[] = {
+      key, cert, "tls.admin=true", "admin.token=admin-secret", "admin.listen=127.0.0.1:0", NULL
+    };
+
+    server = test_server_new (overrides);
+  }
+  g_assert_null (crier_server_get_tls_certificate (server));
+  session = trusting_session (certs.cert);
+  url = g_strdup_printf ("https://127.0.0.1:%u/metrics",
+                         crier_admin_get_tcp_port (crier_server_get_admin (server)));
+  msg = soup_message_new ("GET", url);
+  soup_message_headers_replace (soup_message_get_request_headers (msg), "Authorization", "Bearer admin-secret");
+  soup_session_send_and_read_async (session, msg, G_PRIORITY_DEFAULT, NULL, http_done_cb, &r);
+  WAIT_UNTIL (r.done);
+  g_assert_no_error (r.error);
+  g_assert_cmpuint (r.status, ==, 200);
+  g_assert_nonnull (strstr (g_bytes_get_data (r.body, NULL), "crier_rejections_total"));
+  g_bytes_unref (r.body);
+
+  g_clear_object (&session);
+  test_server_quit_unref (server);
+  certs_clear (&certs);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  test_init (&argc, &argv);
+
+  {
+    /* TLS needs glib-networking's GnuTLS backend at run time. */
+    if (!g_tls_backend_supports_tls (g_tls_backend_get_default ()))
+      {
+        g_test_skip ("no TLS backend (glib-networking)");
+        return g_test_run ();
+      }
+  }
+
+  g_test_add_func ("/tls/wss", test_wss);
+  g_test_add_func ("/tls/https-api", test_https_api);
+  g_test_add_func ("/tls/sse", test_sse_over_tls);
+  g_test_add_func ("/tls/reload", test_reload_certificate);
+  g_test_add_func ("/tls/bad-files", test_bad_files);
+  g_test_add_func ("/tls/admin", test_admin_tls);
+
+  return g_test_run ();
+}
