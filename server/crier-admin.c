@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "crier-admin-protocol.h"
+#include "crier-cluster.h"
 #include "crier-hub.h"
 #include "crier-listener.h"
 #include "crier-server.h"
@@ -509,6 +510,13 @@ do_kick (CrierAdmin              *self,
       s->klass->disconnect (s, code, reason);
       kicked++;
     }
+
+  /* Kick by user reaches the user's sessions on every node. */
+  if (req->session == NULL && req->user != NULL &&
+      !crier_cluster_disconnect_remote (crier_server_get_cluster (self->server), req->user, NULL,
+                                        NULL, code, reason))
+    g_warning ("admin %s: kick of user '%s' did not reach the other nodes: broker unavailable",
+               client->peer, req->user);
 
   o = json_object_new ();
   json_object_set_int_member (o, "kicked", kicked);
@@ -1265,6 +1273,11 @@ dispatch (CrierAdmin              *self,
       reply (client, req->id, node_take_object (alerts_object (self, req->include_resolved)));
       return;
 
+    case CRIER_ADMIN_REQUEST_LIST_NODES:
+      /* The registry as last read (every 2 s) plus this node now. */
+      reply (client, req->id, crier_cluster_nodes_to_json (crier_server_get_cluster (self->server)));
+      return;
+
     case CRIER_ADMIN_REQUEST_WATCH_ALERTS:
       client->watch_alerts = req->enable;
       o = alerts_object (self, FALSE);
@@ -1674,6 +1687,7 @@ open_tcp_socket (CrierAdmin  *self,
   g_autoptr(GSocketAddress) address = NULL;
   g_autoptr(GSocketAddress) local = NULL;
   g_autoptr(GSocket) socket = NULL;
+  GTlsCertificate *tls;
   GInetAddress *ip;
 
   if (!crier_parse_listen_address (listen, &ss, &ss_len, error))
@@ -1690,10 +1704,14 @@ open_tcp_socket (CrierAdmin  *self,
   ip = g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (address));
   socket = g_socket_new (g_socket_address_get_family (address), G_SOCKET_TYPE_STREAM,
                          G_SOCKET_PROTOCOL_TCP, error);
+  /* [tls] admin: libsoup's own listener does the TLS handshake. */
+  tls = crier_server_get_admin_tls_certificate (self->server);
+  if (tls != NULL)
+    soup_server_set_tls_certificate (self->soup, tls);
   if (socket == NULL ||
       !g_socket_bind (socket, address, TRUE, error) ||
       !g_socket_listen (socket, error) ||
-      !soup_server_listen_socket (self->soup, socket, 0, error))
+      !soup_server_listen_socket (self->soup, socket, tls != NULL ? SOUP_SERVER_LISTEN_HTTPS : 0, error))
     {
       g_prefix_error (error, "[admin] listen %s: ", listen);
       return FALSE;
@@ -1702,10 +1720,11 @@ open_tcp_socket (CrierAdmin  *self,
   if (local == NULL)
     return FALSE;
   self->tcp_port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (local));
-  if (!g_inet_address_get_is_loopback (ip))
+  if (!g_inet_address_get_is_loopback (ip) && tls == NULL)
     g_warning ("the admin protocol listens on %s beyond loopback: its token travels in "
                "clear text, so reach it through a tunnel or a TLS proxy", listen);
-  g_message ("admin listening on %s (port %u, token required)", listen, self->tcp_port);
+  g_message ("admin listening on %s (port %u, %stoken required)", listen, self->tcp_port,
+             tls != NULL ? "TLS, " : "");
   return TRUE;
 }
 
@@ -1996,4 +2015,13 @@ guint
 crier_admin_get_n_clients (CrierAdmin *self)
 {
   return self->clients->len;
+}
+
+void
+crier_admin_set_tls_certificate (CrierAdmin      *self,
+                                 GTlsCertificate *certificate)
+{
+  /* libsoup binds its listeners' certificate to this property. */
+  if (self->soup != NULL && self->tcp_port != 0 && certificate != NULL)
+    soup_server_set_tls_certificate (self->soup, certificate);
 }

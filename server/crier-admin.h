@@ -50,6 +50,10 @@ const char   *crier_admin_get_socket_path  (CrierAdmin         *admin);
 guint16       crier_admin_get_tcp_port     (CrierAdmin         *admin);
 CrierMetrics *crier_admin_get_metrics      (CrierAdmin         *admin);
 guint         crier_admin_get_n_clients    (CrierAdmin         *admin);
+/* [tls] admin: the certificate of the TCP listener; new connections use
+ * the new one (SIGHUP reload), open ones keep theirs. */
+void          crier_admin_set_tls_certificate (CrierAdmin      *admin,
+                                               GTlsCertificate *certificate);
 
 /* The Unix socket's peer check: TRUE for our own uid and for root. */
 gboolean      crier_admin_peer_uid_allowed (uid_t               peer,

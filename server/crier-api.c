@@ -24,6 +24,7 @@
 #include <json-glib/json-glib.h>
 #include <string.h>
 
+#include "crier-cluster.h"
 #include "crier-hub.h"
 #include "crier-publication.h"
 #include "crier-session.h"
@@ -1369,6 +1370,23 @@ method_disconnect (ApiCall *call)
       session->klass->disconnect (session, (guint) code, reason);
     }
   g_debug ("api: disconnected %u connection(s) with %u", chosen->len, (guint) code);
+
+  /* The user's sessions on the other nodes too (a no-op without Redis). */
+  {
+    g_autoptr(GPtrArray) wl = g_ptr_array_new ();
+
+    for (guint i = 0; whitelist != NULL && i < json_array_get_length (whitelist); i++)
+      g_ptr_array_add (wl, (gpointer) json_array_get_string_element (whitelist, i));
+    g_ptr_array_add (wl, NULL);
+    if (!crier_cluster_disconnect_remote (crier_server_get_cluster (call->request->server),
+                                          user, client, (const char * const *) wl->pdata,
+                                          (guint) code, reason))
+      {
+        api_call_error (call, CRIER_PROTO_ERROR_INTERNAL,
+                        "broker unavailable: other nodes were not reached");
+        return;
+      }
+  }
   api_call_ok (call, g_string_new ("{}"));
 }
 

@@ -37,7 +37,14 @@
  *                      "node","expire_at"}
  *   P.presence-exp.C   ZSET client -> expiry (wall clock ms)
  *   P.ch.C             PUB/SUB channel of C's publications and join/leave
- *   P.node.<node id>   PUB/SUB channel of one node (round-trip probe)
+ *   P.node.<node id>   PUB/SUB channel of one node (round-trip probe, node
+ *                      messages)
+ *   P.broadcast        PUB/SUB channel every node subscribes (node messages
+ *                      to all nodes)
+ *   P.node-info.<id>   HASH of one node's heartbeat (id, name, address,
+ *                      version, uptime, updated_at, connections, sessions,
+ *                      channels, pubs); PEXPIRE = the heartbeat TTL
+ *   P.nodes            ZSET node id -> expiry (wall clock ms): the registry
  *
  * PUB/SUB message (binary safe: lengths, no escaping):
  *   <kind> <offset> <epoch> <time_ms> <origin> <mono_us> <info_len>\n<info><data>
@@ -45,7 +52,9 @@
  * history; origin is the publishing broker's node id and mono_us its
  * monotonic clock (the same node uses it for publish -> deliver latency);
  * info_len counts the bytes of the ClientInfo JSON (0 = none) and data is
- * the rest (empty for join/leave).  Probes are "probe <seq>".
+ * the rest (empty for join/leave).  Probes are "probe <seq>".  Node
+ * messages (on P.node.<id> and P.broadcast) are
+ *   msg <kind> <origin node id>\n<data>
  *
  * Epochs: 8 random hex digits, chosen by the publisher and used by the
  * script only when the meta hash is absent (first publish, meta TTL ran
@@ -252,6 +261,32 @@ static const char presence_get_lua[] =
   "end\n"
   "return {#values, n}\n";
 
+/* Node heartbeat.
+ * KEYS: node info hash, registry zset.
+ * ARGV: 1 node id, 2 TTL ms, 3 now (wall clock ms), then field, value
+ *       pairs. */
+static const char node_heartbeat_lua[] =
+  "local ttl, now = tonumber(ARGV[2]), tonumber(ARGV[3])\n"
+  "redis.call('del', KEYS[1])\n"
+  "redis.call('hset', KEYS[1], unpack(ARGV, 4))\n"
+  "redis.call('pexpire', KEYS[1], ttl)\n"
+  "redis.call('zadd', KEYS[2], now + ttl, ARGV[1])\n"
+  "redis.call('pexpire', KEYS[2], ttl * 10)\n"
+  "return 1\n";
+
+/* Node list, dropping expired nodes first.
+ * KEYS: registry zset (twice).
+ * ARGV: 1 node info key prefix, 2 now (wall clock ms).
+ * Returns one HGETALL array per live node. */
+static const char node_list_lua[] =
+  "redis.call('zremrangebyscore', KEYS[1], '-inf', ARGV[2])\n"
+  "local out = {}\n"
+  "for _, id in ipairs(redis.call('zrange', KEYS[1], 0, -1)) do\n"
+  "  local h = redis.call('hgetall', ARGV[1] .. id)\n"
+  "  if #h > 0 then out[#out + 1] = h end\n"
+  "end\n"
+  "return out\n";
+
 typedef enum
 {
   SCRIPT_PUBLISH,
@@ -259,11 +294,14 @@ typedef enum
   SCRIPT_REMOVE_HISTORY,
   SCRIPT_PRESENCE_ADD,
   SCRIPT_PRESENCE_GET,
+  SCRIPT_NODE_HEARTBEAT,
+  SCRIPT_NODE_LIST,
   N_SCRIPTS
 } ScriptId;
 
 static const char * const script_sources[N_SCRIPTS] = {
   publish_lua, history_lua, remove_history_lua, presence_add_lua, presence_get_lua,
+  node_heartbeat_lua, node_list_lua,
 };
 
 /* ---- types ---------------------------------------------------------------- */
@@ -330,6 +368,7 @@ typedef enum
   REQ_HISTORY,
   REQ_PRESENCE,
   REQ_PRESENCE_STATS,
+  REQ_NODES,
   REQ_FIRE,                  /* no answer wanted: events, presence, remove */
   REQ_PROBE,
 } RequestKind;
@@ -400,6 +439,7 @@ struct _RedisBroker
 
   char            *node_id;
   char            *node_channel;     /* P.node.<id> */
+  char            *broadcast_channel; /* P.broadcast */
   char            *channel_prefix;   /* "P.ch." */
   gsize            channel_prefix_len;
   char            *script_sha[N_SCRIPTS];
@@ -413,6 +453,7 @@ struct _RedisBroker
   guint            batch_pending;    /* confirmations of the resubscribe batch */
   guint            n_held;           /* history requests held in subs */
   gboolean         node_confirmed;
+  gboolean         broadcast_confirmed;
   GHashTable      *pending_gaps;     /* channels to report once commands work */
   GHashTable      *presence;         /* channel -> (client -> CrierPresenceEntry*), ours */
   gint64           presence_refreshed_us;
@@ -796,6 +837,9 @@ request_fail (Request      *req,
       break;
     case REQ_PRESENCE_STATS:
       ((CrierBrokerStatsFunc) req->func) (0, 0, error, req->user_data);
+      break;
+    case REQ_NODES:
+      ((CrierBrokerNodesFunc) req->func) (NULL, error, req->user_data);
       break;
     case REQ_HANDSHAKE:
     case REQ_FIRE:
@@ -1286,6 +1330,7 @@ subs_reset (RedisBroker *self)
 
   self->batch_pending = 0;
   self->node_confirmed = FALSE;
+  self->broadcast_confirmed = FALSE;
   g_hash_table_iter_init (&iter, self->subs);
   while (g_hash_table_iter_next (&iter, NULL, &value))
     {
@@ -1435,6 +1480,12 @@ subscribe_confirmed (RedisBroker *self,
         self->batch_pending--;
       self->node_confirmed = TRUE;
     }
+  else if (g_str_equal (name, self->broadcast_channel))
+    {
+      if (!self->broadcast_confirmed && self->batch_pending > 0)
+        self->batch_pending--;
+      self->broadcast_confirmed = TRUE;
+    }
   else if (g_str_has_prefix (name, self->channel_prefix) &&
            (sub = g_hash_table_lookup (self->subs, name + self->channel_prefix_len)) != NULL)
     {
@@ -1456,7 +1507,8 @@ subscribe_confirmed (RedisBroker *self,
         }
     }
 
-  if (self->pubsub.state == LINK_SUBSCRIBING && self->batch_pending == 0 && self->node_confirmed)
+  if (self->pubsub.state == LINK_SUBSCRIBING && self->batch_pending == 0 && self->node_confirmed &&
+      self->broadcast_confirmed)
     link_ready (&self->pubsub);
   gaps_flush (self);
 }
@@ -1472,6 +1524,33 @@ unsubscribe_confirmed (RedisBroker *self,
   sub = g_hash_table_lookup (self->subs, name + self->channel_prefix_len);
   if (sub != NULL && sub->refs == 0 && sub->pending == 0)
     g_hash_table_remove (self->subs, sub->name);
+}
+
+/* "msg <kind> <origin>\n<data>" on our node channel or the broadcast
+ * channel; our own broadcasts come back too and are dropped. */
+static void
+node_message_arrived (RedisBroker *self,
+                      const char  *msg,
+                      gsize        len)
+{
+  const char *nl = memchr (msg, '\n', MIN (len, WIRE_HEAD_MAX));
+  g_autofree char *head = NULL;
+  g_auto(GStrv) words = NULL;
+
+  if (nl == NULL)
+    return;
+  head = g_strndup (msg, nl - msg);
+  words = g_strsplit (head, " ", 4);
+  if (g_strv_length (words) != 3 || words[1][0] == '\0' || words[2][0] == '\0')
+    {
+      g_warning ("redis broker: malformed node message dropped");
+      return;
+    }
+  if (g_str_equal (words[2], self->node_id))
+    return;
+  if (self->parent.node_message != NULL)
+    self->parent.node_message (&self->parent, words[2], words[1], nl + 1,
+                               len - (nl + 1 - msg), self->parent.node_message_data);
 }
 
 static void
@@ -1497,8 +1576,13 @@ on_pubsub_message (redisAsyncContext *ac,
       const char *msg = reply->element[2]->str;
       gsize len = reply->element[2]->len;
 
-      if (g_str_equal (name, self->node_channel))
-        probe_arrived (self, msg, len);
+      if (g_str_equal (name, self->node_channel) || g_str_equal (name, self->broadcast_channel))
+        {
+          if (len > 4 && memcmp (msg, "msg ", 4) == 0)
+            node_message_arrived (self, msg, len);
+          else
+            probe_arrived (self, msg, len);
+        }
       else if (g_str_has_prefix (name, self->channel_prefix))
         deliver_message (self, name + self->channel_prefix_len, msg, len);
     }
@@ -1518,6 +1602,7 @@ pubsub_resubscribe (RedisBroker *self)
   gpointer value;
 
   g_ptr_array_add (names, g_strdup (self->node_channel));
+  g_ptr_array_add (names, g_strdup (self->broadcast_channel));
   g_hash_table_iter_init (&iter, self->subs);
   while (g_hash_table_iter_next (&iter, NULL, &value))
     {
@@ -1930,6 +2015,63 @@ presence_stats_reply (Request          *req,
   request_free (req);
 }
 
+static const char *
+hash_field (const redisReply *h,
+            const char       *name)
+{
+  for (gsize i = 0; i + 1 < h->elements; i += 2)
+    if (reply_is_string (h->element[i]) && reply_is_string (h->element[i + 1]) &&
+        g_str_equal (h->element[i]->str, name))
+      return h->element[i + 1]->str;
+  return NULL;
+}
+
+static guint64
+hash_uint (const redisReply *h,
+           const char       *name)
+{
+  const char *v = hash_field (h, name);
+
+  return v != NULL ? g_ascii_strtoull (v, NULL, 10) : 0;
+}
+
+static void
+nodes_reply (Request          *req,
+             const redisReply *reply)
+{
+  g_autoptr(GPtrArray) nodes = g_ptr_array_new_with_free_func ((GDestroyNotify) crier_node_info_free);
+
+  if (reply->type != REDIS_REPLY_ARRAY)
+    {
+      request_fail_literal (req, CRIER_BROKER_ERROR_FAILED, "unexpected reply from the node list");
+      return;
+    }
+  for (gsize i = 0; i < reply->elements; i++)
+    {
+      const redisReply *h = reply->element[i];
+      CrierNodeInfo *info;
+      const char *pubs;
+
+      if (h->type != REDIS_REPLY_ARRAY || hash_field (h, "id") == NULL)
+        continue;
+      info = g_new0 (CrierNodeInfo, 1);
+      info->id = g_strdup (hash_field (h, "id"));
+      info->name = g_strdup (hash_field (h, "name"));
+      info->address = g_strdup (hash_field (h, "address"));
+      info->version = g_strdup (hash_field (h, "version"));
+      info->uptime = (gint64) hash_uint (h, "uptime");
+      info->updated_at = (gint64) hash_uint (h, "updated_at");
+      info->connections = hash_uint (h, "connections");
+      info->sessions = hash_uint (h, "sessions");
+      info->channels = hash_uint (h, "channels");
+      pubs = hash_field (h, "pubs");
+      info->publications_per_s = pubs != NULL ? g_ascii_strtod (pubs, NULL) : 0;
+      g_ptr_array_add (nodes, info);
+    }
+  ((CrierBrokerNodesFunc) req->func) (nodes, NULL, req->user_data);
+  request_free (req);
+}
+
 static void
 handshake_reply (RedisBroker      *self,
                  Link             *link,
@@ -2042,6 +2184,9 @@ on_command_reply (redisAsyncContext *ac,
       break;
     case REQ_PRESENCE_STATS:
       presence_stats_reply (req, reply);
+      break;
+    case REQ_NODES:
+      nodes_reply (req, reply);
       break;
     case REQ_FIRE:
     case REQ_HANDSHAKE:
@@ -2899,6 +3044,112 @@ redis_tick (CrierBroker *broker,
   gaps_flush (self);
 }
 
+static const char *
+redis_node_id (CrierBroker *broker)
+{
+  return ((RedisBroker *) broker)->node_id;
+}
+
+static gboolean
+redis_node_send (CrierBroker *broker,
+                 const char  *to,
+                 const char  *kind,
+                 const char  *data,
+                 gsize        len)
+{
+  RedisBroker *self = (RedisBroker *) broker;
+  g_autofree char *channel = NULL;
+  g_autoptr(GString) msg = NULL;
+  const char *args[3];
+  gsize lens[3];
+  Request *req;
+
+  g_return_val_if_fail (kind != NULL && kind[0] != '\0' && strchr (kind, ' ') == NULL, FALSE);
+  g_return_val_if_fail (!has_line_break (kind, strlen (kind)), FALSE);
+  g_return_val_if_fail (to == NULL || (strchr (to, ' ') == NULL && to[0] != '\0'), FALSE);
+
+  if (command_refusal (self) != NULL)
+    {
+      self->stats.rejected++;
+      return FALSE;
+    }
+  channel = to != NULL ? g_strconcat (self->prefix, ".node.", to, NULL)
+                       : g_strdup (self->broadcast_channel);
+  msg = g_string_new ("msg ");
+  g_string_append (msg, kind);
+  g_string_append_c (msg, ' ');
+  g_string_append (msg, self->node_id);
+  g_string_append_c (msg, '\n');
+  g_string_append_len (msg, data, len);
+  args[0] = "PUBLISH";
+  args[1] = channel;
+  args[2] = msg->str;
+  lens[0] = 7;
+  lens[1] = strlen (channel);
+  lens[2] = msg->len;
+  req = plain_request (self, REQ_FIRE, 3, args, lens);
+  if (!command_send_raw (self, req))
+    {
+      request_free (req);
+      self->stats.dropped++;
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+redis_node_heartbeat (CrierBroker         *broker,
+                      const CrierNodeInfo *info,
+                      gint64               ttl_ms)
+{
+  RedisBroker *self = (RedisBroker *) broker;
+  char pubs[G_ASCII_DTOSTR_BUF_SIZE];
+  Argv argv;
+
+  g_return_if_fail (info != NULL);
+
+  argv_init (&argv, self, SCRIPT_NODE_HEARTBEAT,
+             g_strconcat (self->prefix, ".node-info.", self->node_id, NULL),
+             g_strconcat (self->prefix, ".nodes", NULL));
+  argv_add (&argv, self->node_id);
+  argv_take (&argv, g_strdup_printf ("%" G_GINT64_FORMAT, MAX (ttl_ms, 1000)));
+  argv_take (&argv, g_strdup_printf ("%" G_GINT64_FORMAT, now_ms ()));
+#define FIELD(name, value) G_STMT_START { argv_add (&argv, name); argv_take (&argv, value); } G_STMT_END
+  FIELD ("id", g_strdup (self->node_id));
+  FIELD ("name", g_strdup (info->name != NULL ? info->name : ""));
+  FIELD ("address", g_strdup (info->address != NULL ? info->address : ""));
+  FIELD ("version", g_strdup (info->version != NULL ? info->version : ""));
+  FIELD ("uptime", g_strdup_printf ("%" G_GINT64_FORMAT, info->uptime));
+  FIELD ("updated_at", g_strdup_printf ("%" G_GINT64_FORMAT, now_ms ()));
+  FIELD ("connections", g_strdup_printf ("%" G_GUINT64_FORMAT, info->connections));
+  FIELD ("sessions", g_strdup_printf ("%" G_GUINT64_FORMAT, info->sessions));
+  FIELD ("channels", g_strdup_printf ("%" G_GUINT64_FORMAT, info->channels));
+  FIELD ("pubs", g_strdup (g_ascii_dtostr (pubs, sizeof pubs, info->publications_per_s)));
+#undef FIELD
+  command_fire (self, argv_request (self, REQ_FIRE, SCRIPT_NODE_HEARTBEAT, &argv));
+}
+
+static void
+redis_list_nodes (CrierBroker          *broker,
+                  CrierBrokerNodesFunc  func,
+                  gpointer              user_data)
+{
+  RedisBroker *self = (RedisBroker *) broker;
+  char *index = g_strconcat (self->prefix, ".nodes", NULL);
+  Request *req;
+  Argv argv;
+
+  g_return_if_fail (func != NULL);
+
+  argv_init (&argv, self, SCRIPT_NODE_LIST, index, g_strdup (index));
+  argv_take (&argv, g_strconcat (self->prefix, ".node-info.", NULL));
+  argv_take (&argv, g_strdup_printf ("%" G_GINT64_FORMAT, now_ms ()));
+  req = argv_request (self, REQ_NODES, SCRIPT_NODE_LIST, &argv);
+  req->func = func;
+  req->user_data = user_data;
+  command_send (self, req);
+}
+
 static gint64
 redis_memory_bytes (CrierBroker *broker)
 {
@@ -2960,6 +3211,7 @@ redis_free (CrierBroker *broker)
   g_free (self->node_name);
   g_free (self->node_id);
   g_free (self->node_channel);
+  g_free (self->broadcast_channel);
   g_free (self->channel_prefix);
   for (guint i = 0; i < N_SCRIPTS; i++)
     g_free (self->script_sha[i]);
@@ -2983,6 +3235,10 @@ static const CrierBrokerVTable redis_vtable = {
   .tick = redis_tick,
   .memory_bytes = redis_memory_bytes,
   .is_healthy = redis_is_healthy,
+  .node_id = redis_node_id,
+  .node_send = redis_node_send,
+  .node_heartbeat = redis_node_heartbeat,
+  .list_nodes = redis_list_nodes,
 };
 
 /* ---- public --------------------------------------------------------------- */
@@ -3096,6 +3352,7 @@ crier_broker_redis_new (const CrierRedisOptions *options,
 
   self->node_id = crier_random_id (8);
   self->node_channel = g_strconcat (self->prefix, ".node.", self->node_id, NULL);
+  self->broadcast_channel = g_strconcat (self->prefix, ".broadcast", NULL);
   self->channel_prefix = g_strconcat (self->prefix, ".ch.", NULL);
   self->channel_prefix_len = strlen (self->channel_prefix);
   for (guint i = 0; i < N_SCRIPTS; i++)

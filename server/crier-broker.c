@@ -44,3 +44,31 @@ crier_presence_entry_free (CrierPresenceEntry *entry)
   g_free (entry->chan_info);
   g_free (entry);
 }
+
+CrierNodeInfo *
+crier_node_info_copy (const CrierNodeInfo *info)
+{
+  CrierNodeInfo *copy;
+
+  g_return_val_if_fail (info != NULL, NULL);
+
+  copy = g_memdup2 (info, sizeof *info);
+  copy->id = g_strdup (info->id);
+  copy->name = g_strdup (info->name);
+  copy->address = g_strdup (info->address);
+  copy->version = g_strdup (info->version);
+  return copy;
+}
+
+void
+crier_node_info_free (CrierNodeInfo *info)
+{
+  if (info == NULL)
+    return;
+
+  g_free (info->id);
+  g_free (info->name);
+  g_free (info->address);
+  g_free (info->version);
+  g_free (info);
+}

@@ -95,6 +95,42 @@ typedef void (*CrierBrokerGapFunc)      (CrierBroker              *broker,
                                          const char               *channel,
                                          gpointer                  user_data);
 
+/* ---- cluster: node registry and node messages (optional) -----------------
+ *
+ * Brokers shared by several nodes (Redis) let each node publish a
+ * heartbeat with its stats into a registry that expires when the node
+ * stops, and send messages to one node or to all of them.  The memory
+ * broker leaves these vtable entries NULL: one node, nothing to reach. */
+typedef struct
+{
+  char    *id;                  /* the broker's node id (random per start) */
+  char    *name;                /* [server] node_name */
+  char    *address;             /* first listener, "host:port" */
+  char    *version;
+  gint64   uptime;              /* s */
+  gint64   updated_at;          /* Unix ms of the heartbeat */
+  guint64  connections;
+  guint64  sessions;
+  guint64  channels;
+  double   publications_per_s;
+} CrierNodeInfo;
+
+CrierNodeInfo *crier_node_info_copy (const CrierNodeInfo *info);
+void           crier_node_info_free (CrierNodeInfo       *info);
+
+/* @nodes: CrierNodeInfo*, transfer none, this node included when it
+ * registered. */
+typedef void (*CrierBrokerNodesFunc)       (GPtrArray                *nodes,
+                                            const GError             *error,
+                                            gpointer                  user_data);
+/* A message sent to this node (or to every node) by node @from. */
+typedef void (*CrierBrokerNodeMessageFunc) (CrierBroker              *broker,
+                                            const char               *from,
+                                            const char               *kind,
+                                            const char               *data,
+                                            gsize                     len,
+                                            gpointer                  user_data);
+
 typedef struct
 {
   const char *name;
@@ -141,6 +177,26 @@ typedef struct
   /* History bytes held (memory broker) for metrics; -1 if unknown. */
   gint64 (*memory_bytes)  (CrierBroker               *broker);
   gboolean (*is_healthy)  (CrierBroker               *broker);
+
+  /* Cluster (optional, NULL in the memory broker). */
+  /* This node's id in the registry and for node messages. */
+  const char *(*node_id)  (CrierBroker               *broker);
+  /* @kind: a word without spaces; @to NULL sends to every other node.
+   * FALSE when it cannot be sent now (broker down). Delivery is at most
+   * once, in order between two nodes. */
+  gboolean (*node_send)   (CrierBroker               *broker,
+                           const char                *to,
+                           const char                *kind,
+                           const char                *data,
+                           gsize                      len);
+  /* Writes @info (its id is ignored: the broker's own) into the registry,
+   * to expire after @ttl_ms unless written again. */
+  void (*node_heartbeat)  (CrierBroker               *broker,
+                           const CrierNodeInfo       *info,
+                           gint64                     ttl_ms);
+  void (*list_nodes)      (CrierBroker               *broker,
+                           CrierBrokerNodesFunc       func,
+                           gpointer                   user_data);
 } CrierBrokerVTable;
 
 struct _CrierBroker
@@ -152,6 +208,9 @@ struct _CrierBroker
    * publications (memory) never call it. */
   CrierBrokerGapFunc       gap;
   gpointer                 gap_data;
+  /* Optional, set by the owner: messages from other nodes. */
+  CrierBrokerNodeMessageFunc node_message;
+  gpointer                 node_message_data;
 };
 
 GQuark       crier_broker_error_quark  (void);
@@ -252,6 +311,7 @@ void         crier_broker_redis_get_stats  (CrierBroker             *broker,
 const char  *crier_broker_redis_get_server (CrierBroker             *broker);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CrierPresenceEntry, crier_presence_entry_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (CrierNodeInfo, crier_node_info_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CrierBroker, crier_broker_free)
 
 G_END_DECLS

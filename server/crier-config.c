@@ -112,6 +112,12 @@ static const char * const log_levels[] = { "debug", "info", "message", "warning"
 /* Sections of config_options[], in the order of the dump. */
 static const ConfigSection config_sections[] = {
   { "server", "Listeners and process-wide settings." },
+  { "tls", "TLS for the client listeners (https:// and wss://) and optionally "
+          "the admin TCP listener.  Encryption comes from GnuTLS through "
+          "glib-networking with the system's default priorities (TLS 1.2 and "
+          "1.3, forward-secret AEAD ciphers).  Certificates are read at start "
+          "and again on SIGHUP: new connections use the new certificate, open "
+          "ones keep theirs." },
   { "websocket", "WebSocket framing and keepalive, for every WebSocket endpoint." },
   { "limits", "Per-connection limits.  A client over a limit is disconnected "
               "and the disconnect is counted in the metrics." },
@@ -183,6 +189,29 @@ static const ConfigOption config_options[] = {
     "browser tests run pages from crierd's own origin.  Honoured only with "
     "debug_endpoints." },
 
+  { "tls", "cert_file", OPTION_STRING, "", 0, 0,
+    OPTION_RELOADABLE, CONFIG_FIELD (tls_cert_file),
+    "PEM file with the server certificate (and its chain) for the client "
+    "listeners.  When set, every client listener speaks TLS only.  Empty "
+    "means plain TCP.  Requires key_file (with --set, give key_file "
+    "first).  On reload the files are read again and new connections use "
+    "them; open connections keep their certificate." },
+  { "tls", "key_file", OPTION_STRING, "", 0, 0,
+    OPTION_RELOADABLE, CONFIG_FIELD (tls_key_file),
+    "PEM file with the private key of cert_file (PKCS#1, PKCS#8 or SEC1, "
+    "not encrypted).  Keep it readable by crierd only." },
+  { "tls", "admin", OPTION_BOOL, "false", 0, 0,
+    0, CONFIG_FIELD (tls_admin),
+    "Serve the admin TCP listener ([admin] listen) over TLS too, with "
+    "admin_cert_file or else cert_file.  The admin Unix socket never uses "
+    "TLS." },
+  { "tls", "admin_cert_file", OPTION_STRING, "", 0, 0,
+    OPTION_RELOADABLE, CONFIG_FIELD (tls_admin_cert_file),
+    "PEM certificate for the admin TCP listener.  Empty means cert_file." },
+  { "tls", "admin_key_file", OPTION_STRING, "", 0, 0,
+    OPTION_RELOADABLE, CONFIG_FIELD (tls_admin_key_file),
+    "PEM private key of admin_cert_file.  Empty means key_file." },
+
   { "websocket", "max_frame_size", OPTION_SIZE, "64KiB", KiB (1), MiB (64),
     OPTION_RELOADABLE, CONFIG_FIELD (ws_max_frame_size),
     "Largest WebSocket frame a client may send.  A larger frame closes the "
@@ -233,6 +262,56 @@ static const ConfigOption config_options[] = {
     "How long a long-poll session keeps buffering publications for a client "
     "that has no poll waiting.  A client that comes back later resumes from "
     "history, or is told that it cannot." },
+  { "limits", "max_connections_per_address", OPTION_INT, "0", 0, 10000000,
+    OPTION_RELOADABLE, CONFIG_FIELD (max_connections_per_address),
+    "Most connections one remote IP address may hold at once, all phases "
+    "and listeners together; more are closed at once with 503.  0 means no "
+    "limit (the default, since many clients may share one address behind "
+    "NAT or a proxy)." },
+  { "limits", "connect_rate", OPTION_INT, "0", 0, 10000000,
+    OPTION_RELOADABLE, CONFIG_FIELD (connect_rate),
+    "New connections per second this node accepts (a token bucket of "
+    "connect_burst).  Connections over it are answered 503 with "
+    "Retry-After before libsoup sees them, which spreads reconnect storms "
+    "out.  0 means no limit." },
+  { "limits", "connect_burst", OPTION_INT, "1000", 1, 10000000,
+    OPTION_RELOADABLE, CONFIG_FIELD (connect_burst),
+    "Connections accepted at once above connect_rate." },
+  { "limits", "connect_rate_per_address", OPTION_INT, "0", 0, 10000000,
+    OPTION_RELOADABLE, CONFIG_FIELD (connect_rate_per_address),
+    "New connections per second from one remote IP address (a token bucket "
+    "of connect_burst_per_address); over it: 503 with Retry-After.  0 means "
+    "no limit." },
+  { "limits", "connect_burst_per_address", OPTION_INT, "20", 1, 10000000,
+    OPTION_RELOADABLE, CONFIG_FIELD (connect_burst_per_address),
+    "Connections one address may open at once above "
+    "connect_rate_per_address." },
+  { "limits", "request_timeout", OPTION_DURATION, "10s", 0, HOURS (1),
+    OPTION_RELOADABLE, CONFIG_FIELD (request_timeout),
+    "Longest a client may take to send one whole HTTP request, head and "
+    "body, counted from the connection (or from its first byte on a "
+    "keep-alive connection).  Slower connections are closed (slowloris "
+    "defence).  0s disables the check." },
+  { "limits", "http_idle_timeout", OPTION_DURATION, "60s", 0, HOURS (24),
+    OPTION_RELOADABLE, CONFIG_FIELD (http_idle_timeout),
+    "How long an HTTP keep-alive connection may wait for its next request "
+    "before it is closed.  0s disables the check." },
+  { "limits", "command_rate", OPTION_INT, "0", 0, 1000000,
+    OPTION_RELOADABLE, CONFIG_FIELD (command_rate),
+    "Client protocol commands per second one connection may send (a token "
+    "bucket of command_burst).  A command over it is refused with error "
+    "111 (too many requests, temporary).  0 means no limit." },
+  { "limits", "command_burst", OPTION_INT, "50", 1, 1000000,
+    OPTION_RELOADABLE, CONFIG_FIELD (command_burst),
+    "Commands a connection may send at once above command_rate." },
+  { "limits", "command_max_rejections", OPTION_INT, "20", 1, 1000000,
+    OPTION_RELOADABLE, CONFIG_FIELD (command_max_rejections),
+    "Commands refused with error 111 in a row after which the connection "
+    "is closed with code 3013 (too many requests)." },
+  { "limits", "max_channel_subscribers", OPTION_INT, "0", 0, 100000000,
+    OPTION_RELOADABLE, CONFIG_FIELD (max_channel_subscribers),
+    "Most subscribers one channel may have on this node; one more is "
+    "refused with error 106 (limit exceeded).  0 means no limit." },
 
   { "auth", "hmac_secret", OPTION_STRING, "", 0, 0,
     OPTION_RELOADABLE | OPTION_SECRET, CONFIG_FIELD (hmac_secret),
@@ -258,6 +337,17 @@ static const ConfigOption config_options[] = {
     OPTION_RELOADABLE, CONFIG_FIELD (max_connections_per_user),
     "Most connections one user may hold at once on this node.  0 means no "
     "limit." },
+  { "auth", "audience", OPTION_STRING, "", 0, 0,
+    OPTION_RELOADABLE, CONFIG_FIELD (jwt_audience),
+    "Required \"aud\" claim of connection and subscription tokens (the "
+    "claim may be a list that contains it).  Empty does not check aud." },
+  { "auth", "issuer", OPTION_STRING, "", 0, 0,
+    OPTION_RELOADABLE, CONFIG_FIELD (jwt_issuer),
+    "Required \"iss\" claim of connection and subscription tokens.  Empty "
+    "does not check iss." },
+  { "auth", "leeway", OPTION_DURATION, "0s", 0, MINUTES (10),
+    OPTION_RELOADABLE, CONFIG_FIELD (jwt_leeway),
+    "Clock skew tolerated when checking the exp and nbf claims of tokens." },
 
   { "broker", "redis", OPTION_STRING, "", 0, 0,
     0, CONFIG_FIELD (redis),
@@ -303,6 +393,11 @@ static const ConfigOption config_options[] = {
     0, CONFIG_FIELD (redis_command_timeout),
     "Longest Redis may leave a command unanswered; then crierd drops the "
     "connection, fails the calls that wait on it and reconnects." },
+  { "broker", "redis_presence_ttl", OPTION_DURATION, "60s", SECONDS (2), MINUTES (60),
+    0, CONFIG_FIELD (redis_presence_ttl),
+    "How long the presence entries of a node stay in Redis without being "
+    "refreshed (a node refreshes its own well before): after a crash, its "
+    "clients leave presence at most this late." },
   { "broker", "redis_tls", OPTION_BOOL, "false", 0, 0,
     0, CONFIG_FIELD (redis_tls),
     "TLS to Redis.  Not available: hiredis 0.14 (Debian 12) has no TLS, so "
@@ -2050,6 +2145,20 @@ validate_config (const CrierConfig *config,
                     origin, error))
     return FALSE;
 
+  /* key_file alone is harmless (and lets --set give key_file first). */
+  if (config->tls_cert_file[0] != '\0' && config->tls_key_file[0] == '\0')
+    return fail_pair (origin, error, "tls",
+                      "cert_file", "needs key_file",
+                      "key_file", "must be set with cert_file");
+  if (config->tls_admin_cert_file[0] != '\0' && config->tls_admin_key_file[0] == '\0')
+    return fail_pair (origin, error, "tls",
+                      "admin_cert_file", "needs admin_key_file",
+                      "admin_key_file", "must be set with admin_cert_file");
+  if (config->tls_admin && config->tls_cert_file[0] == '\0' && config->tls_admin_cert_file[0] == '\0')
+    return fail_pair (origin, error, "tls",
+                      "admin", "needs admin_cert_file or cert_file",
+                      "admin_cert_file", "must be set (or cert_file) when admin is true");
+
   if (config->admin_listen[0] != '\0' && config->admin_token[0] == '\0')
     return fail_pair (origin, error, "admin",
                       "listen", "a TCP admin listener needs a token",
@@ -2059,14 +2168,11 @@ validate_config (const CrierConfig *config,
     return fail_pair (origin, error, "broker",
                       "redis", "give either redis or redis_sentinels, not both",
                       "redis_sentinels", "give either redis or redis_sentinels, not both");
-  if ((config->redis_sentinels[0] != NULL) != (config->redis_master_name[0] != '\0'))
+  /* redis_master_name alone is harmless (and lets --set give it first). */
+  if (config->redis_sentinels[0] != NULL && config->redis_master_name[0] == '\0')
     return fail_pair (origin, error, "broker",
-                      "redis_master_name",
-                      config->redis_sentinels[0] != NULL ? "must be set with redis_sentinels"
-                                                         : "needs redis_sentinels",
-                      "redis_sentinels",
-                      config->redis_sentinels[0] != NULL ? "need redis_master_name"
-                                                         : "must be set with redis_master_name");
+                      "redis_master_name", "must be set with redis_sentinels",
+                      "redis_sentinels", "need redis_master_name");
 
   return TRUE;
 }
@@ -2285,6 +2391,13 @@ crier_config_set (CrierConfig  *config,
   g_return_val_if_fail (config != NULL, FALSE);
   g_return_val_if_fail (assignment != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  /* As in a file: a value that is not UTF-8 would make the dump (and so
+   * --dump-config and the admin hello) unreadable.  Found by
+   * tests/fuzz/fuzz-config. */
+  if (!g_utf8_validate (assignment, -1, NULL))
+    return set_error (error, CRIER_CONFIG_ERROR_PARSE, &origin, 0, NULL, NULL,
+                      "not valid UTF-8 text");
 
   eq = strchr (assignment, '=');
   if (eq != NULL)

@@ -62,6 +62,13 @@ typedef struct
   char   **debug_disable_transports; /* test switch: transports that refuse requests */
   char    *debug_pages_dir;     /* test switch: files served at /debug/page/NAME */
 
+  /* [tls] */
+  char    *tls_cert_file;       /* PEM; "" = plain TCP on the client listeners */
+  char    *tls_key_file;        /* PEM */
+  gboolean tls_admin;           /* TLS on the [admin] listen TCP listener too */
+  char    *tls_admin_cert_file; /* "" = cert_file */
+  char    *tls_admin_key_file;  /* "" = key_file */
+
   /* [websocket] */
   gint64   ws_max_frame_size;
   gint64   ws_max_message_size;
@@ -77,6 +84,17 @@ typedef struct
   gint64   max_subscriptions;   /* per connection */
   gint64   long_poll_timeout;   /* ms a long poll is held */
   gint64   long_poll_idle_timeout; /* ms a long-poll session lives between polls */
+  gint64   max_connections_per_address; /* 0 = no limit */
+  gint64   connect_rate;        /* new connections per second per node; 0 = off */
+  gint64   connect_burst;
+  gint64   connect_rate_per_address; /* per remote address; 0 = off */
+  gint64   connect_burst_per_address;
+  gint64   request_timeout;     /* ms to send a whole request (head + body); 0 = off */
+  gint64   http_idle_timeout;   /* ms an idle keep-alive connection is kept; 0 = off */
+  gint64   command_rate;        /* client commands per second; 0 = off */
+  gint64   command_burst;
+  gint64   command_max_rejections; /* refused in a row before 3013 */
+  gint64   max_channel_subscribers; /* per channel on this node; 0 = no limit */
 
   /* [auth] */
   char    *hmac_secret;
@@ -85,6 +103,9 @@ typedef struct
   char   **api_keys;
   gboolean allow_anonymous;
   gint64   max_connections_per_user;
+  char    *jwt_audience;        /* "" = "aud" not checked */
+  char    *jwt_issuer;          /* "" = "iss" not checked */
+  gint64   jwt_leeway;          /* ms of clock skew allowed for exp/nbf */
 
   /* [broker] */
   char    *redis;               /* "" = memory broker (unless redis_sentinels) */
@@ -97,6 +118,7 @@ typedef struct
   char    *redis_sentinel_password;
   gint64   redis_connect_timeout; /* ms */
   gint64   redis_command_timeout; /* ms */
+  gint64   redis_presence_ttl;  /* ms */
   gboolean redis_tls;           /* refused: hiredis 0.14 has no TLS */
 
   /* [admin] */

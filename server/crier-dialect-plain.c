@@ -1,14 +1,14 @@
 /* crier-dialect-plain.c: /sub over SSE, WebSocket and long polling, the
  * browser client at /crier.js and the debug test pages (see the header).
  *
- * Key functions: handle_sub (auth, channel rules, picks the transport),
+ * Key functions: plain_serve (auth, channel rules, picks the transport),
  * plain_subscribe_all / plain_subscribed (resume: exactly the missed
  * publications or a reset per channel), plain_emit_id (the compound SSE
- * id), poll_request / poll_hold / poll_conn_send_answer (long-poll
- * sessions with a bounded, acknowledged buffer; a held poll waits on the
- * engine, which notices a vanished client at once, and its connection
- * goes back to libsoup after the answer), plain_tick (idle expiry,
- * drain, reaping).
+ * id), poll_request / poll_hold / poll_conn_send_answer (long-poll sessions
+ * with a bounded buffer that polls acknowledge), poll_conn_process (the
+ * next polls of a keep-alive connection, parsed on the engine) and
+ * CrierReplayConnection (any other request goes back to libsoup with the
+ * bytes already read), plain_tick (idle expiry, drain, reaping).
  *
  * Every subscriber is a hub session (transport "plain-sse", "plain-ws" or
  * "plain-poll") with server-side subscriptions: an offset gap ends the
@@ -65,21 +65,39 @@ typedef struct
   gboolean   reset;       /* moves the position even backwards */
 } PollEntry;
 
-/* A held long poll: its connection is on the engine (which sees the
- * client leave at once) until the answer is written; then, keep-alive,
- * it goes back to libsoup for the next request. */
+/* A long-poll connection on the engine. Once a poll had to wait, its
+ * connection stays here: the engine notices a client that leaves at once
+ * (libsoup never reads a paused message's socket) and costs nothing per
+ * loop iteration, and the client's next polls on the same keep-alive
+ * connection are parsed here too. Any other request on it goes back to
+ * libsoup, with the bytes already read (see CrierReplayConnection). */
 typedef struct
 {
   PlainState     *st;
-  PlainSub       *sub;          /* NULL once answered or abandoned */
+  PlainSub       *sub;          /* the session whose poll waits here, or NULL */
   CrierConn      *conn;
   GSocketAddress *local;
   GSocketAddress *remote;
+  GByteArray     *inbuf;        /* what the client sent and we did not handle yet */
+  gint64          idle_since;   /* monotonic ms: answered, no new request yet */
+  gint64          partial_since;/* monotonic ms: a request head is arriving */
+  /* the waiting request */
   char           *origin;       /* allowed Origin to echo, or NULL */
-  guint64         acked;        /* what the request acknowledged */
+  guint64         acked;        /* what it acknowledged */
   gboolean        keep_alive;
-  gboolean        fresh;        /* started the session: answer once subscribed */
+  gboolean        fresh;        /* it started the session: answer once subscribed */
 } PollConn;
+
+/* One /sub request, parsed by libsoup or (a follow-up poll) by us. */
+typedef struct
+{
+  SoupServerMessage  *msg;      /* libsoup's, or NULL */
+  PollConn           *pc;       /* the engine connection it came on, or NULL */
+  SoupMessageHeaders *headers;
+  GHashTable         *query;    /* NULL when there is none */
+  const char         *path;     /* %-encoded */
+  gboolean            keep_alive;
+} PlainRequest;
 
 struct _PlainSub
 {
@@ -139,6 +157,8 @@ static void plain_disconnect  (PlainSub   *sub,
                                const char *reason);
 static void poll_maybe_respond (PlainSub  *sub);
 static void plain_ensure_tick (PlainState *st);
+static void plain_serve       (PlainState   *st,
+                               PlainRequest *req);
 
 static gint64
 mono_ms (void)
@@ -787,89 +807,305 @@ poll_answer (PlainSub          *sub,
   g_string_free (body, FALSE);
 }
 
-static void
-budget_phase_ended (gpointer data)
-{
-  CrierConnBudget *budget = data;
+/* ---- handing a connection back to libsoup --------------------------------- */
 
-  budget->http_open--;
-  crier_conn_budget_unref (budget);
+/* A pollable input stream that yields the bytes we already read from the
+ * socket first, then the socket's own stream. */
+#define CRIER_TYPE_REPLAY_INPUT (crier_replay_input_get_type ())
+G_DECLARE_FINAL_TYPE (CrierReplayInput, crier_replay_input, CRIER, REPLAY_INPUT, GInputStream)
+
+struct _CrierReplayInput
+{
+  GInputStream  parent_instance;
+  GInputStream *base;
+  GBytes       *prefix;
+  gsize         pos;
+};
+
+static void crier_replay_input_pollable_init (GPollableInputStreamInterface *iface);
+
+G_DEFINE_FINAL_TYPE_WITH_CODE (CrierReplayInput, crier_replay_input, G_TYPE_INPUT_STREAM,
+                               G_IMPLEMENT_INTERFACE (G_TYPE_POLLABLE_INPUT_STREAM,
+                                                      crier_replay_input_pollable_init))
+
+static gssize
+replay_take (CrierReplayInput *self,
+             void             *buffer,
+             gsize             count)
+{
+  gsize size;
+  const guint8 *data = g_bytes_get_data (self->prefix, &size);
+  gsize n = MIN (count, size - self->pos);
+
+  memcpy (buffer, data + self->pos, n);
+  self->pos += n;
+  if (self->pos == size)
+    g_clear_pointer (&self->prefix, g_bytes_unref);
+  return n;
 }
 
-/* The answer is out: give the connection back to libsoup, which reads
- * the client's next request (keep-alive), as the listener does with a
- * fresh one. */
+static gssize
+crier_replay_input_read (GInputStream  *stream,
+                         void          *buffer,
+                         gsize          count,
+                         GCancellable  *cancellable,
+                         GError       **error)
+{
+  CrierReplayInput *self = CRIER_REPLAY_INPUT (stream);
+
+  if (self->prefix != NULL)
+    return replay_take (self, buffer, count);
+  return g_input_stream_read (self->base, buffer, count, cancellable, error);
+}
+
+static gboolean
+crier_replay_input_close (GInputStream  *stream,
+                          GCancellable  *cancellable,
+                          GError       **error)
+{
+  return g_input_stream_close (CRIER_REPLAY_INPUT (stream)->base, cancellable, error);
+}
+
+static gboolean
+crier_replay_input_can_poll (GPollableInputStream *stream)
+{
+  return TRUE;
+}
+
+static gboolean
+crier_replay_input_is_readable (GPollableInputStream *stream)
+{
+  CrierReplayInput *self = CRIER_REPLAY_INPUT (stream);
+
+  return self->prefix != NULL ||
+         g_pollable_input_stream_is_readable (G_POLLABLE_INPUT_STREAM (self->base));
+}
+
+static GSource *
+crier_replay_input_create_source (GPollableInputStream *stream,
+                                  GCancellable         *cancellable)
+{
+  CrierReplayInput *self = CRIER_REPLAY_INPUT (stream);
+  g_autoptr(GSource) child = NULL;
+
+  if (self->prefix != NULL)
+    child = g_idle_source_new ();  /* readable now */
+  else
+    child = g_pollable_input_stream_create_source (G_POLLABLE_INPUT_STREAM (self->base), cancellable);
+  return g_pollable_source_new_full (stream, child, cancellable);
+}
+
+static gssize
+crier_replay_input_read_nonblocking (GPollableInputStream *stream,
+                                     void                 *buffer,
+                                     gsize                 count,
+                                     GError              **error)
+{
+  CrierReplayInput *self = CRIER_REPLAY_INPUT (stream);
+
+  if (self->prefix != NULL)
+    return replay_take (self, buffer, count);
+  return g_pollable_input_stream_read_nonblocking (G_POLLABLE_INPUT_STREAM (self->base), buffer, count,
+                                                   NULL, error);
+}
+
+static void
+crier_replay_input_pollable_init (GPollableInputStreamInterface *iface)
+{
+  iface->can_poll = crier_replay_input_can_poll;
+  iface->is_readable = crier_replay_input_is_readable;
+  iface->create_source = crier_replay_input_create_source;
+  iface->read_nonblocking = crier_replay_input_read_nonblocking;
+}
+
+static void
+crier_replay_input_finalize (GObject *object)
+{
+  CrierReplayInput *self = CRIER_REPLAY_INPUT (object);
+
+  g_clear_object (&self->base);
+  g_clear_pointer (&self->prefix, g_bytes_unref);
+  G_OBJECT_CLASS (crier_replay_input_parent_class)->finalize (object);
+}
+
+static void
+crier_replay_input_class_init (CrierReplayInputClass *klass)
+{
+  GInputStreamClass *stream_class = G_INPUT_STREAM_CLASS (klass);
+
+  G_OBJECT_CLASS (klass)->finalize = crier_replay_input_finalize;
+  stream_class->read_fn = crier_replay_input_read;
+  stream_class->close_fn = crier_replay_input_close;
+}
+
+static void
+crier_replay_input_init (CrierReplayInput *self)
+{
+}
+
+/* A TCP connection whose input starts with bytes read before: what
+ * libsoup gets back, so it parses a request we already took in. Still a
+ * GSocketConnection, so a stream can take it over again later. */
+#define CRIER_TYPE_REPLAY_CONNECTION (crier_replay_connection_get_type ())
+G_DECLARE_FINAL_TYPE (CrierReplayConnection, crier_replay_connection, CRIER, REPLAY_CONNECTION, GTcpConnection)
+
+struct _CrierReplayConnection
+{
+  GTcpConnection  parent_instance;
+  GBytes         *prefix;
+  GInputStream   *input;
+};
+
+G_DEFINE_FINAL_TYPE (CrierReplayConnection, crier_replay_connection, G_TYPE_TCP_CONNECTION)
+
+static GInputStream *
+crier_replay_connection_get_input_stream (GIOStream *stream)
+{
+  CrierReplayConnection *self = CRIER_REPLAY_CONNECTION (stream);
+
+  if (self->input == NULL)
+    {
+      GInputStream *base = G_IO_STREAM_CLASS (crier_replay_connection_parent_class)->get_input_stream (stream);
+      CrierReplayInput *input = g_object_new (CRIER_TYPE_REPLAY_INPUT, NULL);
+
+      input->base = g_object_ref (base);
+      input->prefix = g_steal_pointer (&self->prefix);
+      self->input = G_INPUT_STREAM (input);
+    }
+  return self->input;
+}
+
+static void
+crier_replay_connection_finalize (GObject *object)
+{
+  CrierReplayConnection *self = CRIER_REPLAY_CONNECTION (object);
+
+  g_clear_object (&self->input);
+  g_clear_pointer (&self->prefix, g_bytes_unref);
+  G_OBJECT_CLASS (crier_replay_connection_parent_class)->finalize (object);
+}
+
+static void
+crier_replay_connection_class_init (CrierReplayConnectionClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = crier_replay_connection_finalize;
+  G_IO_STREAM_CLASS (klass)->get_input_stream = crier_replay_connection_get_input_stream;
+}
+
+static void
+crier_replay_connection_init (CrierReplayConnection *self)
+{
+}
+
+/* Gives the connection back to libsoup, which parses what the client sent
+ * (the bytes in pc->inbuf first) as it does on a fresh connection. */
 static void
 poll_conn_hand_back (PollConn *pc)
 {
-  PlainState *st;
+  PlainState *st = pc->st;
   CrierConn *conn = pc->conn;
   g_autoptr(GError) error = NULL;
   g_autoptr(GSocket) socket = NULL;
-  g_autoptr(GSocketConnection) sconn = NULL;
-  CrierConnBudget *budget;
+  g_autoptr(CrierReplayConnection) sconn = NULL;
+  CrierConnToken *token;
   int fd;
 
-  st = pc->st;
+  if (conn->stream != NULL)
+    {
+      /* TLS records cannot be replayed this way: the client asks again. */
+      crier_conn_close (conn, CRIER_CLOSE_SERVER);
+      return;
+    }
+  /* The listener's token (per-address count) follows the connection. */
+  token = g_steal_pointer (&conn->token);
   fd = dup (conn->fd);
   crier_conn_close (conn, CRIER_CLOSE_SERVER);
   if (fd < 0)
-    return;
+    {
+      if (token != NULL)
+        token->release (token);
+      return;
+    }
   socket = g_socket_new_from_fd (fd, &error);
   if (socket == NULL)
     {
       close (fd);
+      if (token != NULL)
+        token->release (token);
       return;
     }
-  sconn = g_socket_connection_factory_create_connection (socket);
-  budget = crier_server_get_budget (st->server);
-  if (budget != NULL)
-    {
-      budget->http_open++;
-      g_object_set_data_full (G_OBJECT (sconn), "crier-budget", crier_conn_budget_ref (budget),
-                              budget_phase_ended);
-    }
+  sconn = g_object_new (CRIER_TYPE_REPLAY_CONNECTION, "socket", socket, NULL);
+  if (pc->inbuf->len > 0)
+    sconn->prefix = g_bytes_new (pc->inbuf->data, pc->inbuf->len);
+  g_byte_array_set_size (pc->inbuf, 0);
+  if (token != NULL)
+    g_object_set_data_full (G_OBJECT (sconn), CRIER_CONN_TOKEN_KEY, token, (GDestroyNotify) token->release);
   if (!soup_server_accept_iostream (crier_server_get_soup (st->server), G_IO_STREAM (sconn),
                                     pc->local, pc->remote, &error))
     g_debug ("long poll: libsoup refused the connection back: %s", error->message);
 }
 
+/* ---- long polling on the engine --------------------------------------------- */
+
+#define POLL_HEAD_MAX (16 * 1024)
+
+/* Between polls a keep-alive connection obeys the HTTP phase's limits:
+ * [limits] http_idle_timeout without a request, request_timeout for a
+ * request that is slow to arrive. Returns FALSE when it was closed. */
+static gboolean
+poll_conn_schedule_idle (PollConn *pc)
+{
+  const CrierConfig *config = crier_server_get_config (pc->st->server);
+  CrierConn *conn = pc->conn;
+  gint64 now = crier_engine_now_ms (conn->engine);
+  gint64 deadline = 0;
+
+  if (pc->partial_since > 0 && config->request_timeout > 0)
+    deadline = pc->partial_since + config->request_timeout;
+  else if (pc->inbuf->len == 0 && config->http_idle_timeout > 0)
+    deadline = pc->idle_since + config->http_idle_timeout;
+  if (deadline > 0 && now >= deadline)
+    {
+      crier_conn_close (conn, CRIER_CLOSE_TIMEOUT);
+      return FALSE;
+    }
+  crier_conn_set_timer (conn, deadline);
+  return TRUE;
+}
+
+/* Writes a whole response; then the connection waits for the next
+ * request (keep-alive) or closes. */
 static void
-poll_conn_send_answer (PollConn *pc,
-                       PlainSub *sub)
+poll_conn_respond (PollConn   *pc,
+                   guint       status,
+                   const char *headers,
+                   const char *content_type,
+                   const char *body,
+                   gsize       len,
+                   gboolean    keep_alive)
 {
   CrierConn *conn = pc->conn;
-  g_autofree char *cursor = NULL;
-  GString *body = NULL;
-  guint status = poll_answer_build (sub, pc->acked, &cursor, &body);
-  GString *head = g_string_new (NULL);
-  gboolean keep_alive = pc->keep_alive && !crier_server_is_draining (sub->st->server) &&
-                        conn->stream == NULL;
+  GString *out = g_string_sized_new (256 + len);
 
-  g_string_append_printf (head, "HTTP/1.1 %u %s\r\n", status, soup_status_get_phrase (status));
-  g_string_append (head, "Cache-Control: " CACHE_CONTROL "\r\nPragma: no-cache\r\nExpires: 0\r\n");
-  g_string_append_printf (head, "ETag: \"%s\"\r\n", cursor);
-  if (pc->origin != NULL)
-    g_string_append_printf (head,
-                            "Access-Control-Allow-Origin: %s\r\n"
-                            "Access-Control-Allow-Credentials: true\r\n"
-                            "Access-Control-Expose-Headers: ETag\r\n"
-                            "Vary: Origin\r\n",
-                            pc->origin);
+  keep_alive = keep_alive && conn->stream == NULL && !crier_server_is_draining (pc->st->server);
+  g_string_append_printf (out, "HTTP/1.1 %u %s\r\n", status, soup_status_get_phrase (status));
+  if (headers != NULL)
+    g_string_append (out, headers);
   if (!keep_alive)
-    g_string_append (head, "Connection: close\r\n");
-  if (body != NULL)
+    g_string_append (out, "Connection: close\r\n");
+  if (content_type != NULL)
     {
-      g_string_append_printf (head, "Content-Type: application/json\r\nContent-Length: %" G_GSIZE_FORMAT "\r\n\r\n",
-                              body->len);
-      g_string_append_len (head, body->str, body->len);
-      g_string_free (body, TRUE);
+      g_string_append_printf (out, "Content-Type: %s\r\nContent-Length: %" G_GSIZE_FORMAT "\r\n\r\n",
+                              content_type, len);
+      g_string_append_len (out, body, len);
     }
+  else if (status == SOUP_STATUS_NOT_MODIFIED || status == SOUP_STATUS_NO_CONTENT)
+    g_string_append (out, "\r\n");
   else
-    g_string_append (head, "\r\n");
+    g_string_append (out, "Content-Length: 0\r\n\r\n");
 
   {
-    g_autoptr(GBytes) bytes = g_string_free_to_bytes (head);
+    g_autoptr(GBytes) bytes = g_string_free_to_bytes (out);
 
     if (!crier_conn_send (conn, bytes))
       return;
@@ -879,28 +1115,69 @@ poll_conn_send_answer (PollConn *pc,
       crier_conn_close_after_flush (conn, CRIER_CLOSE_SERVER);
       return;
     }
-  crier_conn_flush (conn);
-  if (conn->closed)
-    return;
-  if (conn->wq_len == 0)
-    poll_conn_hand_back (pc);
+  pc->idle_since = crier_engine_now_ms (conn->engine);
+  /* A pipelined request waits in inbuf: handle it from the timer. */
+  if (pc->inbuf->len > 0)
+    crier_conn_set_timer (conn, pc->idle_since);
   else
-    crier_conn_set_timer (conn, crier_engine_now_ms (conn->engine) + 10);  /* see poll_conn_timer */
+    poll_conn_schedule_idle (pc);
 }
 
-/* Answers the held poll (and lets its connection go). */
+/* "Access-Control-Allow-Origin: ...\r\n..." for an allowed @origin. */
+static void
+append_cors (GString    *out,
+             const char *origin,
+             const char *expose)
+{
+  if (origin == NULL)
+    return;
+  g_string_append_printf (out,
+                          "Access-Control-Allow-Origin: %s\r\n"
+                          "Access-Control-Allow-Credentials: true\r\n"
+                          "Vary: Origin\r\n",
+                          origin);
+  if (expose != NULL)
+    g_string_append_printf (out, "Access-Control-Expose-Headers: %s\r\n", expose);
+}
+
+static void
+poll_conn_send_answer (PollConn   *pc,
+                       PlainSub   *sub,
+                       guint64     acked,
+                       const char *origin,
+                       gboolean    keep_alive)
+{
+  g_autofree char *cursor = NULL;
+  GString *body = NULL;
+  guint status = poll_answer_build (sub, acked, &cursor, &body);
+  g_autoptr(GString) headers = g_string_new ("Cache-Control: " CACHE_CONTROL "\r\nPragma: no-cache\r\nExpires: 0\r\n");
+
+  g_string_append_printf (headers, "ETag: \"%s\"\r\n", cursor);
+  append_cors (headers, origin, "ETag");
+  if (body != NULL)
+    {
+      poll_conn_respond (pc, status, headers->str, "application/json", body->str, body->len, keep_alive);
+      g_string_free (body, TRUE);
+    }
+  else
+    poll_conn_respond (pc, status, headers->str, NULL, NULL, 0, keep_alive);
+}
+
+/* Answers the held poll; its connection waits for the next request. */
 static void
 poll_release (PlainSub *sub)
 {
   PollConn *pc = sub->held;
   const CrierConfig *config = crier_server_get_config (sub->st->server);
+  g_autofree char *origin = NULL;
 
   if (pc == NULL)
     return;
   sub->held = NULL;
   pc->sub = NULL;
   sub->idle_deadline = mono_ms () + config->long_poll_idle_timeout;
-  poll_conn_send_answer (pc, sub);
+  origin = g_steal_pointer (&pc->origin);
+  poll_conn_send_answer (pc, sub, pc->acked, origin, pc->keep_alive);
 }
 
 static void
@@ -911,7 +1188,7 @@ poll_maybe_respond (PlainSub *sub)
     poll_release (sub);
 }
 
-/* Forgets the held poll without an answer: the client is gone. */
+/* The client left while its poll waited. */
 static void
 poll_abandon (PollConn        *pc,
               CrierCloseReason reason)
@@ -930,6 +1207,78 @@ poll_abandon (PollConn        *pc,
   crier_conn_close (pc->conn, reason);
 }
 
+/* Handles what the client sent while no poll of its waits: follow-up polls
+ * are served here; anything else goes back to libsoup. */
+static void
+poll_conn_process (PollConn *pc)
+{
+  CrierConn *conn = pc->conn;
+
+  for (guint i = 0; i < 64 && pc->sub == NULL && !conn->closed && !conn->closing && pc->inbuf->len > 0; i++)
+    {
+      const char *data = (const char *) pc->inbuf->data;
+      const char *end = g_strstr_len (data, MIN (pc->inbuf->len, POLL_HEAD_MAX), "\r\n\r\n");
+      g_autoptr(SoupMessageHeaders) headers = NULL;
+      g_autoptr(GHashTable) query = NULL;
+      g_autofree char *method = NULL;
+      g_autofree char *target = NULL;
+      g_autofree char *path = NULL;
+      SoupHTTPVersion version;
+      gsize head_len;
+      const char *qmark;
+      gboolean ours;
+
+      if (end == NULL)
+        {
+          if (pc->inbuf->len >= POLL_HEAD_MAX)
+            poll_conn_hand_back (pc);  /* libsoup answers it */
+          return;
+        }
+      head_len = end + 4 - data;
+      headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_REQUEST);
+      if (soup_headers_parse_request (data, head_len, headers, &method, &target, &version) != SOUP_STATUS_OK)
+        {
+          poll_conn_hand_back (pc);
+          return;
+        }
+
+      /* Only a plain long poll stays: GET /sub/..., HTTP/1.1, no body, not
+       * a WebSocket or event-stream request. */
+      {
+        const char *accept = soup_message_headers_get_one (headers, "Accept");
+
+        ours = g_str_equal (method, "GET") && version == SOUP_HTTP_1_1 &&
+               g_str_has_prefix (target, "/sub/") &&
+               soup_message_headers_get_encoding (headers) == SOUP_ENCODING_NONE &&
+               !soup_message_headers_header_contains (headers, "Upgrade", "websocket") &&
+               (accept == NULL || strstr (accept, "text/event-stream") == NULL);
+      }
+      if (!ours)
+        {
+          poll_conn_hand_back (pc);
+          return;
+        }
+      g_byte_array_remove_range (pc->inbuf, 0, head_len);
+      pc->partial_since = pc->inbuf->len > 0 ? crier_engine_now_ms (conn->engine) : 0;
+
+      qmark = strchr (target, '?');
+      path = qmark != NULL ? g_strndup (target, qmark - target) : g_strdup (target);
+      if (qmark != NULL && qmark[1] != '\0')
+        query = soup_form_decode (qmark + 1);
+      {
+        PlainRequest req = {
+          .pc = pc,
+          .headers = headers,
+          .query = query,
+          .path = path,
+          .keep_alive = !soup_message_headers_header_contains (headers, "Connection", "close"),
+        };
+
+        plain_serve (pc->st, &req);
+      }
+    }
+}
+
 static void
 poll_conn_on_data (CrierConn    *conn,
                    const guint8 *data,
@@ -937,9 +1286,22 @@ poll_conn_on_data (CrierConn    *conn,
 {
   PollConn *pc = conn->data;
 
-  /* A pipelined request while this one waits: it is consumed, so the
-   * connection cannot go back to libsoup; the client will ask again. */
-  pc->keep_alive = FALSE;
+  if (pc->inbuf->len + len > 2 * POLL_HEAD_MAX)
+    {
+      /* More than one request's head while one waits: not a poller. */
+      poll_abandon (pc, CRIER_CLOSE_PROTOCOL);
+      return;
+    }
+  if (pc->inbuf->len == 0)
+    pc->partial_since = crier_engine_now_ms (conn->engine);
+  g_byte_array_append (pc->inbuf, data, len);
+  /* Pipelined behind a waiting poll: handled after its answer. */
+  if (pc->sub == NULL)
+    {
+      poll_conn_process (pc);
+      if (!conn->closed && !conn->closing && pc->sub == NULL)
+        poll_conn_schedule_idle (pc);
+    }
 }
 
 static void
@@ -957,17 +1319,17 @@ poll_conn_on_timer (CrierConn *conn,
   if (pc->sub != NULL)
     {
       /* long_poll_timeout: 304 with the same cursor. */
-      pc->sub->st->polls_timed_out++;
+      pc->st->polls_timed_out++;
       poll_release (pc->sub);
       return;
     }
-  /* Answered, waiting for a slow reader to take it before hand-back. */
-  if (conn->wq_len == 0)
-    poll_conn_hand_back (pc);
-  else if (now_ms - conn->last_read_ms > 10000)
-    crier_conn_close (conn, CRIER_CLOSE_SLOW);
-  else
-    crier_conn_set_timer (conn, now_ms + 50);
+  if (pc->inbuf->len > 0)
+    {
+      poll_conn_process (pc);
+      if (conn->closed || conn->closing || pc->sub != NULL)
+        return;
+    }
+  poll_conn_schedule_idle (pc);
 }
 
 static void
@@ -988,6 +1350,7 @@ poll_conn_free (PollConn *pc)
     pc->sub->held = NULL;
   g_clear_object (&pc->local);
   g_clear_object (&pc->remote);
+  g_byte_array_unref (pc->inbuf);
   g_free (pc->origin);
   g_free (pc);
 }
@@ -1008,55 +1371,73 @@ static const CrierConnClass poll_conn_class = {
   .on_closed = poll_conn_on_closed,
 };
 
-/* Holds @msg until there is something to answer or long_poll_timeout:
- * the connection moves to the engine, so a client that leaves is noticed
- * at once (libsoup never reads a paused message's socket). */
+/* The request's Origin when it is allowed (and safe to echo), else NULL. */
+static const char *
+request_origin (PlainState   *st,
+                PlainRequest *req)
+{
+  const CrierConfig *config = crier_server_get_config (st->server);
+  const char *origin = soup_message_headers_get_one (req->headers, "Origin");
+
+  if (origin == NULL || !crier_origin_allowed (origin, config->allowed_origins) ||
+      strpbrk (origin, "\r\n") != NULL)
+    return NULL;
+  return origin;
+}
+
+/* Holds a poll until there is something to answer or long_poll_timeout.
+ * A request libsoup parsed moves its connection to the engine. */
 static void
-poll_hold (PlainSub          *sub,
-           SoupServerMessage *msg,
-           guint64            acked,
-           gboolean           fresh)
+poll_hold (PlainSub     *sub,
+           PlainRequest *req,
+           guint64       acked,
+           gboolean      fresh)
 {
   PlainState *st = sub->st;
   const CrierConfig *config = crier_server_get_config (st->server);
-  SoupMessageHeaders *req = soup_server_message_get_request_headers (msg);
-  const char *origin = soup_message_headers_get_one (req, "Origin");
-  g_autoptr(GError) error = NULL;
-  g_autofree char *remote = crier_stream_remote_string (msg);
-  PollConn *pc = g_new0 (PollConn, 1);
-  GIOStream *io;
-
-  pc->acked = acked;
-  pc->fresh = fresh;
-  pc->local = g_object_ref (soup_server_message_get_local_address (msg));
-  pc->remote = g_object_ref (soup_server_message_get_remote_address (msg));
-  if (origin != NULL && crier_origin_allowed (origin, config->allowed_origins) && strpbrk (origin, "\r\n") == NULL)
-    pc->origin = g_strdup (origin);
-  pc->keep_alive = soup_server_message_get_http_version (msg) == SOUP_HTTP_1_1 &&
-                   !soup_message_headers_header_contains (req, "Connection", "close");
-  pc->st = st;
+  PollConn *pc = req->pc;
 
   /* A newer request of the same session wins: the old one is answered. */
   if (sub->held != NULL)
     poll_release (sub);
 
-  io = soup_server_message_steal_connection (msg);
-  if (io == NULL)
+  if (pc == NULL)
     {
-      poll_conn_free (pc);
-      return;
+      g_autoptr(GError) error = NULL;
+      g_autofree char *remote = crier_stream_remote_string (req->msg);
+      GIOStream *io;
+
+      pc = g_new0 (PollConn, 1);
+      pc->st = st;
+      pc->inbuf = g_byte_array_new ();
+      pc->local = g_object_ref (soup_server_message_get_local_address (req->msg));
+      pc->remote = g_object_ref (soup_server_message_get_remote_address (req->msg));
+      io = soup_server_message_steal_connection (req->msg);
+      if (io == NULL)
+        {
+          poll_conn_free (pc);
+          return;
+        }
+      pc->conn = crier_engine_adopt (st->engine, io, remote, &poll_conn_class, pc, &error);
+      if (pc->conn == NULL)
+        {
+          g_debug ("long poll from %s: %s", remote, error->message);
+          poll_conn_free (pc);
+          return;
+        }
     }
-  pc->conn = crier_engine_adopt (st->engine, io, remote, &poll_conn_class, pc, &error);
-  if (pc->conn == NULL)
-    {
-      g_debug ("long poll from %s: %s", remote, error->message);
-      poll_conn_free (pc);
-      return;
-    }
+
+  g_free (pc->origin);
+  pc->origin = g_strdup (request_origin (st, req));
+  pc->acked = acked;
+  pc->fresh = fresh;
+  pc->keep_alive = req->keep_alive;
   pc->sub = sub;
   sub->held = pc;
   crier_conn_set_timer (pc->conn, crier_engine_now_ms (st->engine) + config->long_poll_timeout);
-  crier_conn_start (pc->conn);
+  /* Bytes libsoup had read beyond the request arrive now, as pipelined. */
+  if (req->pc == NULL)
+    crier_conn_start (pc->conn);
 }
 
 /* Closes a poll session: its held request learns why, the hub forgets it
@@ -1201,6 +1582,11 @@ plain_send_push (CrierSession *session,
 
   if (sub->closed)
     return FALSE;
+  if (sub->kind == PLAIN_POLL)
+    {
+      poll_buffer_text (sub, push_json, NULL, NULL, 0, FALSE);
+      return !sub->closed;
+    }
   if (sub->meta)
     {
       if (sub->kind == PLAIN_SSE)
@@ -1210,11 +1596,6 @@ plain_send_push (CrierSession *session,
           return plain_send_text (sub, event);
         }
       return plain_send_text (sub, push_json);
-    }
-  if (sub->kind == PLAIN_POLL)
-    {
-      poll_buffer_text (sub, push_json, NULL, NULL, 0, FALSE);
-      return !sub->closed;
     }
 
   /* Plain SSE names the push in an event; a plain WebSocket carries
@@ -1444,20 +1825,42 @@ plain_auth_clear (PlainAuth *auth)
   g_free (auth->info);
 }
 
+/* An error document {"error":"..."}, with CORS, for either kind of
+ * request; @header/@value: one more response header, or NULL. */
 static void
-reply_error (SoupServerMessage *msg,
-             char             **allowed_origins,
-             guint              status,
-             const char        *message)
+plain_reply_error (PlainState   *st,
+                   PlainRequest *req,
+                   guint         status,
+                   const char   *message,
+                   const char   *header,
+                   const char   *value)
 {
+  const CrierConfig *config = crier_server_get_config (st->server);
   g_autoptr(GString) body = g_string_new ("{\"error\":");
 
   crier_json_append_string (body, message);
   g_string_append (body, "}\n");
-  crier_cors_apply (msg, allowed_origins, NULL);
-  soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Cache-Control", "no-store");
-  soup_server_message_set_status (msg, status, NULL);
-  soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_COPY, body->str, body->len);
+  if (req->msg != NULL)
+    {
+      SoupMessageHeaders *h = soup_server_message_get_response_headers (req->msg);
+
+      crier_cors_apply (req->msg, config->allowed_origins, NULL);
+      soup_message_headers_replace (h, "Cache-Control", "no-store");
+      if (header != NULL)
+        soup_message_headers_replace (h, header, value);
+      soup_server_message_set_status (req->msg, status, NULL);
+      soup_server_message_set_response (req->msg, "application/json", SOUP_MEMORY_COPY, body->str, body->len);
+    }
+  else
+    {
+      g_autoptr(GString) headers = g_string_new ("Cache-Control: no-store\r\n");
+
+      append_cors (headers, request_origin (st, req), NULL);
+      if (header != NULL)
+        g_string_append_printf (headers, "%s: %s\r\n", header, value);
+      poll_conn_respond (req->pc, status, headers->str, "application/json", body->str, body->len,
+                         req->keep_alive);
+    }
 }
 
 /* "chat#42,43": only users 42 and 43 (as for the Centrifugo protocol). */
@@ -1476,18 +1879,18 @@ user_allowed_by_name (const char *channel,
 
 /* The channels of the path, deduplicated, in order; NULL after answering. */
 static char **
-parse_channels (PlainState        *st,
-                SoupServerMessage *msg,
-                const char        *path)
+parse_channels (PlainState   *st,
+                PlainRequest *req)
 {
+  const char *path = req->path;
   const CrierConfig *config = crier_server_get_config (st->server);
   g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func (g_free);
   g_auto(GStrv) parts = NULL;
 
   if (!g_str_has_prefix (path, "/sub/") || path[5] == '\0')
     {
-      reply_error (msg, config->allowed_origins, SOUP_STATUS_NOT_FOUND,
-                   "name the channels in the path: GET /sub/CHANNEL[,CHANNEL...]");
+      plain_reply_error (st, req, SOUP_STATUS_NOT_FOUND,
+                         "name the channels in the path: GET /sub/CHANNEL[,CHANNEL...]", NULL, NULL);
       return NULL;
     }
   /* Split first, then decode: "%2C" stays inside a name. */
@@ -1499,7 +1902,7 @@ parse_channels (PlainState        *st,
 
       if (name == NULL || name[0] == '\0' || !g_utf8_validate (name, -1, NULL))
         {
-          reply_error (msg, config->allowed_origins, SOUP_STATUS_BAD_REQUEST, "empty or malformed channel name");
+          plain_reply_error (st, req, SOUP_STATUS_BAD_REQUEST, "empty or malformed channel name", NULL, NULL);
           return NULL;
         }
       if (g_ptr_array_find_with_equal_func (out, name, g_str_equal, NULL))
@@ -1510,17 +1913,18 @@ parse_channels (PlainState        *st,
 
           crier_json_append_string (m, name);
           g_string_append_printf (m, ": %s", error->message);
-          reply_error (msg, config->allowed_origins,
-                       error->code == CRIER_PROTO_ERROR_UNKNOWN_CHANNEL ? SOUP_STATUS_NOT_FOUND
-                                                                        : SOUP_STATUS_BAD_REQUEST, m->str);
+          plain_reply_error (st, req,
+                             error->code == CRIER_PROTO_ERROR_UNKNOWN_CHANNEL ? SOUP_STATUS_NOT_FOUND
+                                                                              : SOUP_STATUS_BAD_REQUEST,
+                             m->str, NULL, NULL);
           return NULL;
         }
       g_ptr_array_add (out, g_steal_pointer (&name));
     }
   if ((gint64) out->len > config->max_subscriptions)
     {
-      reply_error (msg, config->allowed_origins, SOUP_STATUS_BAD_REQUEST,
-                   "too many channels ([limits] max_subscriptions)");
+      plain_reply_error (st, req, SOUP_STATUS_BAD_REQUEST,
+                         "too many channels ([limits] max_subscriptions)", NULL, NULL);
       return NULL;
     }
   g_ptr_array_add (out, NULL);
@@ -1532,15 +1936,14 @@ parse_channels (PlainState        *st,
  * the token's "channels" claim, or by its namespace without a token.
  * FALSE after answering 401/403. */
 static gboolean
-plain_authenticate (PlainState        *st,
-                    SoupServerMessage *msg,
-                    GHashTable        *query,
-                    char             **channels,
-                    PlainAuth         *auth)
+plain_authenticate (PlainState   *st,
+                    PlainRequest *req,
+                    char        **channels,
+                    PlainAuth    *auth)
 {
   const CrierConfig *config = crier_server_get_config (st->server);
-  const char *header = soup_message_headers_get_one (soup_server_message_get_request_headers (msg),
-                                                     "Authorization");
+  const char *header = soup_message_headers_get_one (req->headers, "Authorization");
+  GHashTable *query = req->query;
   const char *token = NULL;
   g_auto(GStrv) granted = NULL;
   g_autoptr(JsonObject) claims = NULL;
@@ -1556,17 +1959,18 @@ plain_authenticate (PlainState        *st,
   if (token != NULL)
     {
       g_autoptr(GError) error = NULL;
+      CrierJwtOptions jwt_options;
+      gint64 leeway;
 
-      if (!crier_jwt_verify (st->cf->keys, token, wall_s (), 0, NULL, &claims, &error) ||
+      crier_cf_jwt_options (st->cf->config, &jwt_options, &leeway);
+      if (!crier_jwt_verify (st->cf->keys, token, wall_s (), leeway, &jwt_options, &claims, &error) ||
           crier_jwt_claims_get_channel (claims) != NULL)
         {
           gboolean expired = g_error_matches (error, CRIER_JWT_ERROR, CRIER_JWT_ERROR_EXPIRED) ||
                              g_error_matches (error, CRIER_JWT_ERROR, CRIER_JWT_ERROR_NOT_YET_VALID);
 
-          soup_message_headers_replace (soup_server_message_get_response_headers (msg),
-                                        "WWW-Authenticate", "Bearer");
-          reply_error (msg, config->allowed_origins, SOUP_STATUS_UNAUTHORIZED,
-                       expired ? "token expired" : "invalid token");
+          plain_reply_error (st, req, SOUP_STATUS_UNAUTHORIZED,
+                             expired ? "token expired" : "invalid token", "WWW-Authenticate", "Bearer");
           return FALSE;
         }
       auth->user = g_strdup (crier_jwt_claims_get_sub (claims));
@@ -1583,9 +1987,9 @@ plain_authenticate (PlainState        *st,
     }
   else if (!config->allow_anonymous)
     {
-      soup_message_headers_replace (soup_server_message_get_response_headers (msg), "WWW-Authenticate", "Bearer");
-      reply_error (msg, config->allowed_origins, SOUP_STATUS_UNAUTHORIZED,
-                   "a token is required: Authorization: Bearer TOKEN or ?token=TOKEN");
+      plain_reply_error (st, req, SOUP_STATUS_UNAUTHORIZED,
+                         "a token is required: Authorization: Bearer TOKEN or ?token=TOKEN",
+                         "WWW-Authenticate", "Bearer");
       return FALSE;
     }
   else
@@ -1602,7 +2006,7 @@ plain_authenticate (PlainState        *st,
         {
           g_autofree char *m = g_strdup_printf ("%s: permission denied", channels[i]);
 
-          reply_error (msg, config->allowed_origins, SOUP_STATUS_FORBIDDEN, m);
+          plain_reply_error (st, req, SOUP_STATUS_FORBIDDEN, m, NULL, NULL);
           plain_auth_clear (auth);
           return FALSE;
         }
@@ -1611,7 +2015,7 @@ plain_authenticate (PlainState        *st,
   if (config->max_connections_per_user > 0 && auth->user[0] != '\0' &&
       crier_hub_count_user_sessions (st->hub, auth->user) >= (guint) config->max_connections_per_user)
     {
-      reply_error (msg, config->allowed_origins, 429 /* too many requests */, "connection limit");
+      plain_reply_error (st, req, 429 /* too many requests */, "connection limit", NULL, NULL);
       plain_auth_clear (auth);
       return FALSE;
     }
@@ -1636,12 +2040,12 @@ query_true (GHashTable *query,
 
 /* The resume cursor of a request; *bad when one was given but unreadable. */
 static CrierPlainCursor *
-request_cursor (SoupServerMessage *msg,
-                GHashTable        *query,
-                gboolean           poll,
-                gboolean          *bad)
+request_cursor (PlainRequest *req,
+                gboolean      poll,
+                gboolean     *bad)
 {
-  SoupMessageHeaders *h = soup_server_message_get_request_headers (msg);
+  SoupMessageHeaders *h = req->headers;
+  GHashTable *query = req->query;
   const char *text = NULL;
   g_autofree char *etag = NULL;
   CrierPlainCursor *cursor;
@@ -1849,6 +2253,7 @@ plain_open_ws (PlainState        *st,
     .ping_interval_ms = config->ping_interval,
     .pong_timeout_ms = config->pong_timeout,
     .allowed_origins = config->allowed_origins,
+    .limits = crier_server_get_limit_stats (st->server),
   };
   PlainWsRequest *req = g_new0 (PlainWsRequest, 1);
 
@@ -1877,11 +2282,11 @@ same_channels (PlainSub *sub,
 }
 
 static void
-poll_request (PlainState        *st,
-              SoupServerMessage *msg,
-              char             **channels,
-              CrierPlainCursor  *cursor,
-              const PlainAuth   *auth)
+poll_request (PlainState       *st,
+              PlainRequest     *req,
+              char            **channels,
+              CrierPlainCursor *cursor,
+              const PlainAuth  *auth)
 {
   const CrierConfig *config = crier_server_get_config (st->server);
   PlainSub *sub = NULL;
@@ -1900,10 +2305,13 @@ poll_request (PlainState        *st,
     }
   else
     {
-      g_autofree char *remote = crier_stream_remote_string (msg);
-      const char *user_agent = soup_message_headers_get_one (soup_server_message_get_request_headers (msg),
-                                                             "User-Agent");
+      g_autofree char *remote = NULL;
+      const char *user_agent = soup_message_headers_get_one (req->headers, "User-Agent");
 
+      if (req->msg != NULL)
+        remote = crier_stream_remote_string (req->msg);
+      else
+        remote = g_strdup (req->pc->conn->remote);
       /* A new session; a cursor without one (gone, expired, another node)
        * resumes from its positions. */
       sub = plain_sub_new (st, PLAIN_POLL, TRUE, channels, cursor);
@@ -1920,11 +2328,16 @@ poll_request (PlainState        *st,
 
   if (sub->unanswered == 0 && (fresh || !g_queue_is_empty (&sub->entries)))
     {
-      poll_answer (sub, msg, acked);
+      if (sub->held != NULL)
+        poll_release (sub);
+      if (req->msg != NULL)
+        poll_answer (sub, req->msg, acked);
+      else
+        poll_conn_send_answer (req->pc, sub, acked, request_origin (st, req), req->keep_alive);
       sub->idle_deadline = mono_ms () + config->long_poll_idle_timeout;
       return;
     }
-  poll_hold (sub, msg, acked, fresh);
+  poll_hold (sub, req, acked, fresh);
 }
 
 /* ---- the tick: poll timeouts, idle expiry, drain, reaping -------------------- */
@@ -1991,6 +2404,67 @@ plain_ensure_tick (PlainState *st)
 
 /* ---- handlers ----------------------------------------------------------------- */
 
+/* A GET /sub request: checks, channels, cursor, authentication, then the
+ * transport. Follow-up polls parsed on the engine come here too. */
+static void
+plain_serve (PlainState   *st,
+             PlainRequest *req)
+{
+  const CrierConfig *config = crier_server_get_config (st->server);
+  SoupMessageHeaders *h = req->headers;
+  const char *accept = soup_message_headers_get_one (h, "Accept");
+  gboolean websocket = req->msg != NULL && soup_message_headers_header_contains (h, "Upgrade", "websocket");
+  gboolean sse = req->msg != NULL && !websocket && accept != NULL && strstr (accept, "text/event-stream") != NULL;
+  const char *transport = websocket ? "websocket" : sse ? "sse" : "longpoll";
+  const char *origin = soup_message_headers_get_one (h, "Origin");
+  g_auto(GStrv) channels = NULL;
+  g_autoptr(CrierPlainCursor) cursor = NULL;
+  PlainAuth auth;
+  gboolean bad_cursor;
+
+  if (crier_server_is_draining (st->server))
+    {
+      plain_reply_error (st, req, SOUP_STATUS_SERVICE_UNAVAILABLE, "draining", NULL, NULL);
+      return;
+    }
+  if (crier_transport_disabled (config, transport))
+    {
+      plain_reply_error (st, req, SOUP_STATUS_SERVICE_UNAVAILABLE,
+                         "transport disabled (debug_disable_transports)", NULL, NULL);
+      return;
+    }
+  /* WebSocket checks its origin itself (403 before the handshake). */
+  if (!websocket && origin != NULL && !crier_origin_allowed (origin, config->allowed_origins))
+    {
+      plain_reply_error (st, req, SOUP_STATUS_FORBIDDEN, "origin not allowed", NULL, NULL);
+      return;
+    }
+
+  channels = parse_channels (st, req);
+  if (channels == NULL)
+    return;
+  cursor = request_cursor (req, !websocket && !sse, &bad_cursor);
+  if (bad_cursor)
+    {
+      plain_reply_error (st, req, SOUP_STATUS_BAD_REQUEST,
+                         "unreadable cursor: expect EPOCH:OFFSET or CHANNEL=EPOCH:OFFSET,...", NULL, NULL);
+      return;
+    }
+  if (!plain_authenticate (st, req, channels, &auth))
+    return;
+
+  if (websocket)
+    plain_open_ws (st, req->msg, channels, g_steal_pointer (&cursor), query_true (req->query, "meta"), &auth);
+  else if (sse)
+    {
+      if (crier_stream_check_request (req->msg, config->allowed_origins))
+        plain_open_sse (st, req->msg, channels, g_steal_pointer (&cursor), query_true (req->query, "meta"), &auth);
+    }
+  else
+    poll_request (st, req, channels, g_steal_pointer (&cursor), &auth);
+  plain_auth_clear (&auth);
+}
+
 static void
 handle_sub (SoupServer        *soup,
             SoupServerMessage *msg,
@@ -2002,14 +2476,13 @@ handle_sub (SoupServer        *soup,
   const CrierConfig *config = crier_server_get_config (st->server);
   SoupMessageHeaders *h = soup_server_message_get_request_headers (msg);
   const char *method = soup_server_message_get_method (msg);
-  const char *accept = soup_message_headers_get_one (h, "Accept");
-  gboolean websocket = soup_message_headers_header_contains (h, "Upgrade", "websocket");
-  gboolean sse = !websocket && accept != NULL && strstr (accept, "text/event-stream") != NULL;
-  const char *transport = websocket ? "websocket" : sse ? "sse" : "longpoll";
-  g_auto(GStrv) channels = NULL;
-  g_autoptr(CrierPlainCursor) cursor = NULL;
-  PlainAuth auth;
-  gboolean bad_cursor;
+  PlainRequest req = {
+    .msg = msg,
+    .headers = h,
+    .query = query,
+    .path = path,
+    .keep_alive = !soup_message_headers_header_contains (h, "Connection", "close"),
+  };
 
   if (method == SOUP_METHOD_OPTIONS)
     {
@@ -2018,56 +2491,11 @@ handle_sub (SoupServer        *soup,
     }
   if (method != SOUP_METHOD_GET)
     {
-      soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Allow", "GET, OPTIONS");
-      reply_error (msg, config->allowed_origins, SOUP_STATUS_METHOD_NOT_ALLOWED,
-                   "subscribe with GET (publish with POST /pub/CHANNEL)");
+      plain_reply_error (st, &req, SOUP_STATUS_METHOD_NOT_ALLOWED,
+                         "subscribe with GET (publish with POST /pub/CHANNEL)", "Allow", "GET, OPTIONS");
       return;
     }
-  if (crier_server_is_draining (st->server))
-    {
-      reply_error (msg, config->allowed_origins, SOUP_STATUS_SERVICE_UNAVAILABLE, "draining");
-      return;
-    }
-  if (crier_transport_disabled (config, transport))
-    {
-      reply_error (msg, config->allowed_origins, SOUP_STATUS_SERVICE_UNAVAILABLE,
-                   "transport disabled (debug_disable_transports)");
-      return;
-    }
-  {
-    const char *origin = soup_message_headers_get_one (h, "Origin");
-
-    /* WebSocket checks its origin itself (403 before the handshake). */
-    if (!websocket && origin != NULL && !crier_origin_allowed (origin, config->allowed_origins))
-      {
-        reply_error (msg, NULL, SOUP_STATUS_FORBIDDEN, "origin not allowed");
-        return;
-      }
-  }
-
-  channels = parse_channels (st, msg, path);
-  if (channels == NULL)
-    return;
-  cursor = request_cursor (msg, query, !websocket && !sse, &bad_cursor);
-  if (bad_cursor)
-    {
-      reply_error (msg, config->allowed_origins, SOUP_STATUS_BAD_REQUEST,
-                   "unreadable cursor: expect EPOCH:OFFSET or CHANNEL=EPOCH:OFFSET,...");
-      return;
-    }
-  if (!plain_authenticate (st, msg, query, channels, &auth))
-    return;
-
-  if (websocket)
-    plain_open_ws (st, msg, channels, g_steal_pointer (&cursor), query_true (query, "meta"), &auth);
-  else if (sse)
-    {
-      if (crier_stream_check_request (msg, config->allowed_origins))
-        plain_open_sse (st, msg, channels, g_steal_pointer (&cursor), query_true (query, "meta"), &auth);
-    }
-  else
-    poll_request (st, msg, channels, g_steal_pointer (&cursor), &auth);
-  plain_auth_clear (&auth);
+  plain_serve (st, &req);
 }
 
 static GBytes *

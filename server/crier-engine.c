@@ -191,6 +191,8 @@ conn_free (CrierConn *conn)
   g_free (conn->remote);
   if (conn->pending_input != NULL)
     g_byte_array_unref (conn->pending_input);
+  if (conn->token != NULL)
+    conn->token->release (conn->token);
   g_free (conn);
 }
 
@@ -490,6 +492,10 @@ crier_engine_adopt (CrierEngine          *engine,
   conn->connected_at = g_get_real_time ();
   conn->last_read_ms = engine->now_ms;
   conn->pending_input = drain_buffered (stream);
+  /* The listener's bookkeeping follows the connection out of libsoup. */
+  conn->token = g_object_steal_data (G_OBJECT (sconn), CRIER_CONN_TOKEN_KEY);
+  if (conn->token != NULL)
+    conn->token->adopted (conn->token);
 
   if (tls)
     {

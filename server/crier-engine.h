@@ -68,6 +68,21 @@ typedef struct
   gsize   offset;              /* into bytes: first byte to send */
 } CrierWriteItem;
 
+/* Something that must live exactly as long as a client connection,
+ * whichever phase it is in (HTTP with libsoup, then the engine): the
+ * listener's per-address count and HTTP-phase tracking.  The listener
+ * attaches one to each accepted GSocketConnection as object data under
+ * CRIER_CONN_TOKEN_KEY (destroy notify: release); crier_engine_adopt()
+ * takes it over, calls adopted, and calls release when the connection is
+ * freed. */
+typedef struct _CrierConnToken CrierConnToken;
+struct _CrierConnToken
+{
+  void (*adopted) (CrierConnToken *token);
+  void (*release) (CrierConnToken *token);
+};
+#define CRIER_CONN_TOKEN_KEY "crier-conn-token"
+
 /* Anything the engine's epoll set watches starts with this. */
 typedef struct _CrierEpollItem CrierEpollItem;
 struct _CrierEpollItem
@@ -113,6 +128,7 @@ struct _CrierConn
   guint64               frames_out;
   char                 *remote;             /* "ip:port" */
   GByteArray           *pending_input;      /* libsoup's leftovers, until start */
+  CrierConnToken       *token;              /* the listener's, or NULL */
 };
 
 typedef struct

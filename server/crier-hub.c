@@ -42,6 +42,7 @@ struct _CrierHub
   CrierHubStats      stats;
   CrierHubSessionFunc session_func;
   gpointer           session_data;
+  CrierLimitStats   *limits;     /* the server's, or NULL */
 };
 
 typedef struct
@@ -1068,6 +1069,19 @@ crier_hub_subscribe (CrierHub                    *hub,
       func (session, NULL, error, user_data);
       return;
     }
+  if (hub->config->max_channel_subscribers > 0)
+    {
+      HubChannel *full = g_hash_table_lookup (hub->channels, request->channel);
+
+      if (full != NULL && (gint64) full->n_subs >= hub->config->max_channel_subscribers)
+        {
+          if (hub->limits != NULL)
+            hub->limits->refused[CRIER_LIMIT_CHANNEL_FULL]++;
+          error = proto_error_new (CRIER_PROTO_ERROR_LIMIT_EXCEEDED);
+          func (session, NULL, error, user_data);
+          return;
+        }
+    }
 
   has_history = ns->history_size > 0;
   sub = g_new0 (CrierSubscription, 1);
@@ -1361,4 +1375,13 @@ crier_hub_tick (CrierHub *hub,
       /* Server-side subscriptions expire with a disconnect (3006). */
       end_subscription (hub, sub, 2501, "subscription expired", 3006, "subscription expired");
     }
+}
+
+void
+crier_hub_set_limit_stats (CrierHub        *hub,
+                           CrierLimitStats *limits)
+{
+  g_return_if_fail (hub != NULL);
+
+  hub->limits = limits;
 }

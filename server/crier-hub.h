@@ -20,6 +20,7 @@
 #include "crier-broker.h"
 #include "crier-config.h"
 #include "crier-histogram.h"
+#include "crier-limits.h"
 #include "crier-session.h"
 
 G_BEGIN_DECLS
@@ -126,6 +127,10 @@ void            crier_hub_set_session_observer (CrierHub          *hub,
                                             gpointer               user_data);
 const CrierHubStats *
                 crier_hub_get_stats        (CrierHub              *hub);
+/* Where refusals of [limits] max_channel_subscribers are counted
+ * (CRIER_LIMIT_CHANNEL_FULL); borrowed, may be NULL. */
+void            crier_hub_set_limit_stats  (CrierHub              *hub,
+                                            CrierLimitStats       *limits);
 
 /* Sessions: registered after a successful connect (set the identity
  * before), and before any crier_hub_subscribe.  A send may remove its

@@ -2,7 +2,9 @@
  *
  * Key functions: crier_listener_new (socket, SO_REUSEPORT, bind, listen),
  * listener_ready (batched accept4 with cap and EMFILE handling),
- * hand_to_soup (soup_server_accept_iostream).
+ * admit (per-address cap, connection-rate buckets), hand_to_soup (TLS
+ * handshake, soup_server_accept_iostream), crier_conn_budget_sweep
+ * (request and idle timeouts of HTTP-phase connections).
  */
 #include "config.h"
 
@@ -34,12 +36,56 @@ struct _CrierListener
   char            *address;
 };
 
+/* Per remote address: open connections and the connect-rate bucket. */
+typedef struct
+{
+  guint            count;
+  CrierTokenBucket bucket;
+} AddressEntry;
+
+typedef enum
+{
+  HTTP_READING,     /* a request (or the TLS handshake) is on its way */
+  HTTP_HANDLING,    /* the whole request arrived: the handler answers */
+  HTTP_IDLE,        /* between keep-alive requests */
+  HTTP_DOOMED,      /* shut down by the sweep, not yet gone */
+} HttpState;
+
+/* One accepted connection: the CrierConnToken that follows it from the
+ * listener through libsoup into the engine. */
+typedef struct
+{
+  CrierConnToken   token;    /* first */
+  CrierConnBudget *budget;
+  char            *address;  /* key in budget->addresses */
+  GSocket         *socket;   /* while in the HTTP phase */
+  GSocketConnection *conn;   /* borrowed: we are its object data */
+  GSocketAddress  *remote;   /* while in the HTTP phase: key in by_remote */
+  HttpState        state;
+  gint64           since_us; /* monotonic, start of the state */
+  gboolean         in_http;
+} HttpConn;
+
+static void
+budget_clear (gpointer data)
+{
+  CrierConnBudget *budget = data;
+
+  g_clear_object (&budget->tls_certificate);
+  g_clear_pointer (&budget->addresses, g_hash_table_unref);
+  g_clear_pointer (&budget->http_conns, g_hash_table_unref);
+  g_clear_pointer (&budget->by_remote, g_hash_table_unref);
+}
+
 CrierConnBudget *
 crier_conn_budget_new (gint64 max_connections)
 {
   CrierConnBudget *budget = g_rc_box_new0 (CrierConnBudget);
 
   budget->max_connections = max_connections;
+  budget->addresses = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  budget->http_conns = g_hash_table_new (NULL, NULL);
+  budget->by_remote = g_hash_table_new (NULL, NULL);
   return budget;
 }
 
@@ -52,7 +98,219 @@ crier_conn_budget_ref (CrierConnBudget *budget)
 void
 crier_conn_budget_unref (CrierConnBudget *budget)
 {
-  g_rc_box_release (budget);
+  g_rc_box_release_full (budget, budget_clear);
+}
+
+void
+crier_conn_budget_set_tls_certificate (CrierConnBudget *budget,
+                                       GTlsCertificate *certificate)
+{
+  g_set_object (&budget->tls_certificate, certificate);
+}
+
+guint
+crier_conn_budget_get_address_count (CrierConnBudget *budget,
+                                     const char      *address)
+{
+  AddressEntry *entry = g_hash_table_lookup (budget->addresses, address);
+
+  return entry != NULL ? entry->count : 0;
+}
+
+static void
+count_limit (CrierConnBudget *budget,
+             CrierLimitReason reason)
+{
+  if (budget->limits != NULL)
+    budget->limits->refused[reason]++;
+}
+
+static void
+http_conn_leave_http (HttpConn *hc)
+{
+  CrierConnBudget *budget = hc->budget;
+
+  if (!hc->in_http)
+    return;
+  hc->in_http = FALSE;
+  budget->http_open--;
+  g_hash_table_remove (budget->http_conns, hc);
+  if (g_hash_table_lookup (budget->by_remote, hc->remote) == hc)
+    g_hash_table_remove (budget->by_remote, hc->remote);
+  g_clear_object (&hc->remote);
+  g_clear_object (&hc->socket);
+}
+
+static void
+http_conn_adopted (CrierConnToken *token)
+{
+  http_conn_leave_http ((HttpConn *) token);
+}
+
+static void
+http_conn_release (CrierConnToken *token)
+{
+  HttpConn *hc = (HttpConn *) token;
+  AddressEntry *entry;
+
+  http_conn_leave_http (hc);
+  entry = g_hash_table_lookup (hc->budget->addresses, hc->address);
+  if (entry != NULL && entry->count > 0)
+    entry->count--;
+  crier_conn_budget_unref (hc->budget);
+  g_free (hc->address);
+  g_free (hc);
+}
+
+static HttpConn *
+http_conn_for_message (CrierConnBudget   *budget,
+                       SoupServerMessage *msg)
+{
+  GSocketAddress *remote = soup_server_message_get_remote_address (msg);
+
+  return remote != NULL ? g_hash_table_lookup (budget->by_remote, remote) : NULL;
+}
+
+static void
+http_conn_set_state (CrierConnBudget   *budget,
+                     SoupServerMessage *msg,
+                     HttpState          state)
+{
+  HttpConn *hc = http_conn_for_message (budget, msg);
+
+  if (hc == NULL || hc->state == HTTP_DOOMED)
+    return;
+  /* request-started also comes for the first request at accept time,
+   * when the connection is already READING since then. */
+  if (state == HTTP_READING && hc->state == HTTP_READING)
+    return;
+  hc->state = state;
+  hc->since_us = g_get_monotonic_time ();
+}
+
+static void
+request_started_cb (SoupServer        *soup,
+                    SoupServerMessage *msg,
+                    gpointer           data)
+{
+  http_conn_set_state (data, msg, HTTP_READING);
+}
+
+static void
+request_read_cb (SoupServer        *soup,
+                 SoupServerMessage *msg,
+                 gpointer           data)
+{
+  http_conn_set_state (data, msg, HTTP_HANDLING);
+}
+
+static void
+request_done_cb (SoupServer        *soup,
+                 SoupServerMessage *msg,
+                 gpointer           data)
+{
+  http_conn_set_state (data, msg, HTTP_IDLE);
+}
+
+void
+crier_conn_budget_watch_soup (CrierConnBudget *budget,
+                              SoupServer      *soup)
+{
+  /* The budget outlives the handlers: the server disconnects its
+   * SoupServer's signals when it drops it, before the budget. */
+  g_signal_connect (soup, "request-started", G_CALLBACK (request_started_cb), budget);
+  g_signal_connect (soup, "request-read", G_CALLBACK (request_read_cb), budget);
+  g_signal_connect (soup, "request-finished", G_CALLBACK (request_done_cb), budget);
+  g_signal_connect (soup, "request-aborted", G_CALLBACK (request_done_cb), budget);
+}
+
+void
+crier_conn_budget_sweep (CrierConnBudget *budget,
+                         gint64           now_us)
+{
+  const CrierConfig *config = budget->config;
+  g_autoptr(GPtrArray) stuck = NULL;
+  GHashTableIter iter;
+  gpointer key, value;
+
+  if (config == NULL)
+    return;
+
+  g_hash_table_iter_init (&iter, budget->http_conns);
+  while (g_hash_table_iter_next (&iter, &key, NULL))
+    {
+      HttpConn *hc = key;
+      gint64 limit_ms = 0;
+      CrierLimitReason reason;
+
+      if (hc->state == HTTP_DOOMED)
+        {
+          /* Shut down a second ago and libsoup still holds it (it does not
+           * always look at an idle connection again): close the stream,
+           * which frees the descriptor and wakes libsoup with an error. */
+          if (now_us - hc->since_us >= G_USEC_PER_SEC)
+            {
+              if (stuck == NULL)
+                stuck = g_ptr_array_new_with_free_func (g_object_unref);
+              g_ptr_array_add (stuck, g_object_ref (hc->conn));
+            }
+          continue;
+        }
+      if (hc->state == HTTP_READING)
+        {
+          limit_ms = config->request_timeout;
+          reason = CRIER_LIMIT_REQUEST_TIMEOUT;
+        }
+      else if (hc->state == HTTP_IDLE)
+        {
+          char c;
+
+          /* libsoup 3.2 does not notice a peer that closes an idle
+           * keep-alive connection of ours (it stays in CLOSE-WAIT): look
+           * for the end of stream ourselves and let libsoup wake up. */
+          if (recv (g_socket_get_fd (hc->socket), &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0)
+            {
+              hc->state = HTTP_DOOMED;
+              hc->since_us = now_us;
+              g_socket_shutdown (hc->socket, TRUE, TRUE, NULL);
+              continue;
+            }
+          limit_ms = config->http_idle_timeout;
+          reason = CRIER_LIMIT_IDLE_TIMEOUT;
+        }
+      else
+        continue;
+      if (limit_ms <= 0 || now_us - hc->since_us < limit_ms * 1000)
+        continue;
+
+      /* libsoup sees end of stream (or the TLS layer an error) on its next
+       * read and frees the connection; the descriptor stays valid until
+       * then, so nothing can reuse it under libsoup's feet. */
+      count_limit (budget, reason);
+      g_debug ("closing %s connection from %s after %" G_GINT64_FORMAT " ms",
+               reason == CRIER_LIMIT_IDLE_TIMEOUT ? "an idle" : "a slow",
+               hc->address, (now_us - hc->since_us) / 1000);
+      hc->state = HTTP_DOOMED;
+      hc->since_us = now_us;
+      g_socket_shutdown (hc->socket, TRUE, TRUE, NULL);
+    }
+
+  for (guint i = 0; stuck != NULL && i < stuck->len; i++)
+    g_io_stream_close (g_ptr_array_index (stuck, i), NULL, NULL);
+
+  /* Per-address entries without connections whose bucket is full again
+   * carry no state worth keeping. */
+  g_hash_table_iter_init (&iter, budget->addresses);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    {
+      AddressEntry *entry = value;
+      double rate = (double) config->connect_rate_per_address;
+      double refill_s = rate > 0 ? (double) config->connect_burst_per_address / rate : 0;
+
+      if (entry->count == 0 &&
+          (now_us - entry->bucket.last_us) > (gint64) (refill_s * G_USEC_PER_SEC) + G_USEC_PER_SEC)
+        g_hash_table_iter_remove (&iter);
+    }
 }
 
 gboolean
@@ -132,15 +390,6 @@ bad:
   return FALSE;
 }
 
-static void
-http_phase_ended (gpointer data)
-{
-  CrierConnBudget *budget = data;
-
-  budget->http_open--;
-  crier_conn_budget_unref (budget);
-}
-
 static gboolean
 should_log (gint64 *last)
 {
@@ -153,16 +402,31 @@ should_log (gint64 *last)
 }
 
 static void
+refuse_fd (int         fd,
+           const char *reason,
+           guint       retry_after)
+{
+  g_autofree char *response = NULL;
+  int len;
+
+  response = g_strdup_printf ("HTTP/1.1 503 Service Unavailable\r\n"
+                              "Content-Type: text/plain\r\n"
+                              "Content-Length: %zu\r\n"
+                              "Retry-After: %u\r\n"
+                              "Connection: close\r\n\r\n"
+                              "%s\n",
+                              strlen (reason) + 1, retry_after, reason);
+  len = strlen (response);
+  /* Best effort: a non-blocking send into an empty socket buffer. */
+  if (send (fd, response, len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+    { /* nothing to do: we close anyway */ }
+  close (fd);
+}
+
+static void
 refuse (CrierListener *self,
         int            fd)
 {
-  static const char response[] =
-    "HTTP/1.1 503 Service Unavailable\r\n"
-    "Content-Type: text/plain\r\n"
-    "Content-Length: 25\r\n"
-    "Retry-After: 5\r\n"
-    "Connection: close\r\n\r\n"
-    "connection limit reached\n";
   CrierConnBudget *budget = self->budget;
 
   budget->refused_cap++;
@@ -170,24 +434,146 @@ refuse (CrierListener *self,
     g_warning ("connection cap of %" G_GINT64_FORMAT " reached on %s: refusing "
                "(%" G_GUINT64_FORMAT " refused so far)",
                budget->max_connections, self->address, budget->refused_cap);
+  refuse_fd (fd, "connection limit reached", 5);
+}
 
-  /* Best effort: a non-blocking send into an empty socket buffer. */
-  if (send (fd, response, sizeof response - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
-    { /* nothing to do: we close anyway */ }
-  close (fd);
+static char *
+address_of (const struct sockaddr *peer)
+{
+  char host[INET6_ADDRSTRLEN] = "";
+
+  if (peer->sa_family == AF_INET6)
+    {
+      const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *) peer;
+
+      /* An IPv4 client on a dual-stack socket is the same client. */
+      if (IN6_IS_ADDR_V4MAPPED (&in6->sin6_addr))
+        inet_ntop (AF_INET, &in6->sin6_addr.s6_addr[12], host, sizeof host);
+      else
+        inet_ntop (AF_INET6, &in6->sin6_addr, host, sizeof host);
+    }
+  else if (peer->sa_family == AF_INET)
+    inet_ntop (AF_INET, &((const struct sockaddr_in *) peer)->sin_addr, host, sizeof host);
+  return g_strdup (host);
+}
+
+/* The per-address cap and the connection-rate buckets; on refusal the
+ * descriptor is answered and closed, and NULL returned. */
+static AddressEntry *
+admit (CrierListener   *self,
+       int              fd,
+       const char      *address)
+{
+  CrierConnBudget *budget = self->budget;
+  const CrierConfig *config = budget->config;
+  gint64 now = g_get_monotonic_time ();
+  AddressEntry *entry = g_hash_table_lookup (budget->addresses, address);
+
+  if (entry == NULL)
+    {
+      entry = g_new0 (AddressEntry, 1);
+      g_hash_table_insert (budget->addresses, g_strdup (address), entry);
+    }
+  if (config == NULL)
+    return entry;
+
+  if (config->max_connections_per_address > 0 &&
+      (gint64) entry->count >= config->max_connections_per_address)
+    {
+      count_limit (budget, CRIER_LIMIT_PER_ADDRESS);
+      if (should_log (&budget->last_refusal_log))
+        g_warning ("%s has %u connections, the most [limits] max_connections_per_address "
+                   "allows: refusing", address, entry->count);
+      refuse_fd (fd, "too many connections from your address", 5);
+      return NULL;
+    }
+  if (!crier_token_bucket_take (&budget->connect_bucket, (double) config->connect_rate,
+                                (double) config->connect_burst, now))
+    {
+      count_limit (budget, CRIER_LIMIT_CONNECT_RATE);
+      if (should_log (&budget->last_refusal_log))
+        g_warning ("more than %" G_GINT64_FORMAT " new connections per second "
+                   "([limits] connect_rate): refusing with 503", config->connect_rate);
+      refuse_fd (fd, "too many new connections, retry later",
+                 crier_token_bucket_wait_s (&budget->connect_bucket, (double) config->connect_rate));
+      return NULL;
+    }
+  if (!crier_token_bucket_take (&entry->bucket, (double) config->connect_rate_per_address,
+                                (double) config->connect_burst_per_address, now))
+    {
+      count_limit (budget, CRIER_LIMIT_CONNECT_RATE_ADDR);
+      refuse_fd (fd, "too many new connections from your address, retry later",
+                 crier_token_bucket_wait_s (&entry->bucket, (double) config->connect_rate_per_address));
+      return NULL;
+    }
+  return entry;
+}
+
+typedef struct
+{
+  SoupServer        *soup;
+  GSocketConnection *conn;
+  GSocketAddress    *local;
+  GSocketAddress    *remote;
+  CrierConnBudget   *budget;
+} Handshake;
+
+static void
+handshake_free (Handshake *hs)
+{
+  g_clear_object (&hs->soup);
+  g_clear_object (&hs->conn);
+  g_clear_object (&hs->local);
+  g_clear_object (&hs->remote);
+  crier_conn_budget_unref (hs->budget);
+  g_free (hs);
+}
+
+static void
+handshake_done (GObject      *source,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  Handshake *hs = user_data;
+  g_autoptr(GError) error = NULL;
+  GTlsConnection *tls = G_TLS_CONNECTION (source);
+
+  if (!g_tls_connection_handshake_finish (tls, result, &error) || hs->budget->config == NULL)
+    {
+      /* (config NULL: the server is gone.) */
+      hs->budget->tls_failures++;
+      if (hs->budget->limits != NULL)
+        hs->budget->limits->refused[CRIER_LIMIT_TLS_HANDSHAKE]++;
+      g_debug ("TLS handshake failed: %s", error ? error->message : "server gone");
+      /* Drop the socket first: no close_notify to a peer that failed. */
+      g_socket_close (g_socket_connection_get_socket (hs->conn), NULL);
+      g_object_unref (tls);
+      handshake_free (hs);
+      return;
+    }
+
+  hs->budget->tls_handshakes++;
+  /* libsoup 3.2 speaks HTTP/1.1 on a stream it did not wrap itself: no
+   * ALPN is advertised, so clients never pick h2 here. */
+  soup_server_accept_iostream (hs->soup, G_IO_STREAM (tls), hs->local, hs->remote, NULL);
+  g_object_unref (tls);
+  handshake_free (hs);
 }
 
 static gboolean
 hand_to_soup (CrierListener   *self,
               int              fd,
               struct sockaddr *peer,
-              socklen_t        peer_len)
+              socklen_t        peer_len,
+              const char      *address)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(GSocket) socket = NULL;
   g_autoptr(GSocketConnection) conn = NULL;
   g_autoptr(GSocketAddress) remote = NULL;
   g_autoptr(GSocketAddress) local = NULL;
+  CrierConnBudget *budget = self->budget;
+  HttpConn *hc;
 
   socket = g_socket_new_from_fd (fd, &error);
   if (socket == NULL)
@@ -203,9 +589,52 @@ hand_to_soup (CrierListener   *self,
     return FALSE; /* closed with the socket */
 
   conn = g_socket_connection_factory_create_connection (socket);
-  self->budget->http_open++;
-  g_object_set_data_full (G_OBJECT (conn), "crier-budget",
-                          crier_conn_budget_ref (self->budget), http_phase_ended);
+
+  hc = g_new0 (HttpConn, 1);
+  hc->token.adopted = http_conn_adopted;
+  hc->token.release = http_conn_release;
+  hc->budget = crier_conn_budget_ref (budget);
+  hc->address = g_strdup (address);
+  hc->socket = g_object_ref (socket);
+  hc->conn = conn;
+  hc->remote = g_object_ref (remote);
+  hc->state = HTTP_READING;
+  hc->since_us = g_get_monotonic_time ();
+  hc->in_http = TRUE;
+  budget->http_open++;
+  g_hash_table_add (budget->http_conns, hc);
+  g_hash_table_insert (budget->by_remote, remote, hc);
+  {
+    AddressEntry *entry = g_hash_table_lookup (budget->addresses, address);
+
+    if (entry != NULL)
+      entry->count++;
+  }
+  g_object_set_data_full (G_OBJECT (conn), CRIER_CONN_TOKEN_KEY, hc,
+                          (GDestroyNotify) http_conn_release);
+
+  if (budget->tls_certificate != NULL)
+    {
+      GIOStream *tls = g_tls_server_connection_new (G_IO_STREAM (conn), budget->tls_certificate, &error);
+      Handshake *hs;
+
+      if (tls == NULL)
+        {
+          g_warning ("TLS is not available (is glib-networking installed?): %s", error->message);
+          return FALSE;
+        }
+      g_object_set (tls, "require-close-notify", FALSE, NULL);
+      hs = g_new0 (Handshake, 1);
+      hs->soup = g_object_ref (self->soup);
+      hs->conn = g_object_ref (conn);
+      hs->local = g_object_ref (local);
+      hs->remote = g_object_ref (remote);
+      hs->budget = crier_conn_budget_ref (budget);
+      /* The sweep bounds the handshake by request_timeout too. */
+      g_tls_connection_handshake_async (G_TLS_CONNECTION (tls), G_PRIORITY_DEFAULT, NULL,
+                                        handshake_done, hs);
+      return TRUE;
+    }
 
   if (!soup_server_accept_iostream (self->soup, G_IO_STREAM (conn), local, remote, &error))
     {
@@ -292,14 +721,21 @@ listener_ready (CrierEpollItem *item,
           continue;
         }
 
-      if (self->tcp_nodelay)
-        {
-          int one = 1;
+      {
+        g_autofree char *address = address_of ((struct sockaddr *) &peer);
 
-          setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        }
+        if (admit (self, fd, address) == NULL)
+          continue;
 
-      hand_to_soup (self, fd, (struct sockaddr *) &peer, peer_len);
+        if (self->tcp_nodelay)
+          {
+            int one = 1;
+
+            setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+          }
+
+        hand_to_soup (self, fd, (struct sockaddr *) &peer, peer_len, address);
+      }
     }
 }
 

@@ -7,13 +7,30 @@
  * refusal (a short 503), and EMFILE/ENFILE handled by pausing accepts
  * briefly instead of spinning.  Accepted sockets go to libsoup with
  * soup_server_accept_iostream(): libsoup still parses HTTP and routes.
+ *
+ * Before that, in this order: the per-address connection cap, the node's
+ * and the address's connection-rate token buckets (503 + Retry-After),
+ * then, when a certificate is set, a TLS handshake (GTlsServerConnection;
+ * libsoup does no TLS on streams it is given), so every endpoint works
+ * over https:// and wss://.
+ *
+ * libsoup 3.2 has no timeouts: the budget tracks every connection still
+ * in its HTTP phase (request-started / request-read / request-finished of
+ * the SoupServer) and crier_conn_budget_sweep(), run every second, shuts
+ * down those that take longer than [limits] request_timeout to send a
+ * request (head and body; the TLS handshake counts too) or that idle
+ * between keep-alive requests longer than http_idle_timeout.  A
+ * connection leaves the HTTP phase when the engine adopts it (see
+ * CrierConnToken) and stops counting for its address when it is freed.
  */
 #pragma once
 
 #include <libsoup/soup.h>
 #include <sys/socket.h>
 
+#include "crier-config.h"
 #include "crier-engine.h"
+#include "crier-limits.h"
 
 G_BEGIN_DECLS
 
@@ -27,11 +44,39 @@ typedef struct
   guint64 accept_errors;     /* EMFILE, ENFILE, ENOBUFS, ENOMEM */
   gint64  last_refusal_log;  /* µs, for rate-limited logging */
   gint64  last_error_log;
+
+  /* Set by the server before listening; read at every accept, so that a
+   * reload applies to new connections. */
+  const CrierConfig *config;          /* [limits], borrowed */
+  CrierLimitStats   *limits;          /* the server's counters, borrowed */
+  GTlsCertificate   *tls_certificate; /* NULL: plain TCP */
+
+  /* private */
+  CrierTokenBucket   connect_bucket;
+  GHashTable        *addresses;       /* "ip" -> per-address count + bucket */
+  GHashTable        *http_conns;      /* connections in their HTTP phase */
+  GHashTable        *by_remote;       /* remote GSocketAddress* -> same */
+  guint64            tls_handshakes;
+  guint64            tls_failures;
 } CrierConnBudget;
 
 CrierConnBudget *crier_conn_budget_new      (gint64            max_connections);
 CrierConnBudget *crier_conn_budget_ref      (CrierConnBudget  *budget);
 void             crier_conn_budget_unref    (CrierConnBudget  *budget);
+/* New connections use @certificate (NULL: plain TCP); open ones keep
+ * theirs. */
+void             crier_conn_budget_set_tls_certificate (CrierConnBudget *budget,
+                                                        GTlsCertificate *certificate);
+/* Follows @soup's requests to know what each HTTP-phase connection does. */
+void             crier_conn_budget_watch_soup (CrierConnBudget *budget,
+                                               SoupServer      *soup);
+/* Close the HTTP-phase connections past their deadline; forget idle
+ * per-address entries.  @now_us: monotonic. */
+void             crier_conn_budget_sweep    (CrierConnBudget  *budget,
+                                             gint64            now_us);
+/* Connections now open from @address (an IP, as "127.0.0.1"). */
+guint            crier_conn_budget_get_address_count (CrierConnBudget *budget,
+                                                      const char      *address);
 
 /* @address: "host:port", "[v6]:port" or "*:port"; port 0 picks one. */
 CrierListener   *crier_listener_new         (CrierEngine      *engine,

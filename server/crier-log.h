@@ -14,5 +14,8 @@ G_BEGIN_DECLS
 /* "debug", "info", "message", "warning"; FALSE for anything else. */
 gboolean crier_log_set_level    (const char *level);
 void     crier_log_init         (const char *program);
+/* Lines dropped because stderr could not take them at once (a stalled
+ * pipe, a full disk): logging never blocks the server. */
+guint64  crier_log_get_dropped  (void);
 
 G_END_DECLS

@@ -26,6 +26,7 @@
 #include "crier-histogram.h"
 #include "crier-hub.h"
 #include "crier-listener.h"
+#include "crier-log.h"
 #include "crier-series.h"
 #include "crier-server.h"
 
@@ -60,6 +61,7 @@ typedef struct
   guint64 expired_tokens;
   guint64 reply_errors[G_N_ELEMENTS (reply_error_names)];
   guint64 api_rejected[CRIER_API_REJECT_N];
+  guint64 limits[CRIER_LIMIT_N];
   double  cpu_seconds;
   CrierHistogram latency;
 } Counters;
@@ -77,6 +79,7 @@ typedef enum
   A_PROTOCOL_ERRORS,
   A_RSS_PER_CONN,
   A_BROKER,
+  A_BROKER_RTT,
   A_EVICTIONS,
   A_REFUSALS,
   A_N
@@ -214,6 +217,8 @@ setup_anomaly (CrierMetrics      *self,
     { A_REJECTIONS, "rejections_per_s", CRIER_METRIC_ERRORS },
     { A_PROTOCOL_ERRORS, "protocol_errors_per_s", CRIER_METRIC_ERRORS },
     { A_RSS_PER_CONN, "rss_per_connection", CRIER_METRIC_GAUGE },
+    /* The Redis probe: spikes and drift of the broker round trip. */
+    { A_BROKER_RTT, "broker_rtt_ms", CRIER_METRIC_LATENCY },
   };
   /* Always-bad states: no learning, at once. */
   static const CrierRuleConfig broker_down = { CRIER_RULE_LT, 1, CRIER_SEVERITY_CRITICAL, 1, 5 };
@@ -266,6 +271,7 @@ feed_anomaly (CrierMetrics    *self,
     [A_PROTOCOL_ERRORS] = s->protocol_errors_per_s,
     [A_RSS_PER_CONN] = s->connections >= RSS_PER_CONN_MIN_CONNECTIONS ? s->rss_per_connection : NAN,
     [A_BROKER] = s->broker_up,
+    [A_BROKER_RTT] = s->broker_rtt_ms,
     [A_EVICTIONS] = s->evictions_per_s,
     [A_REFUSALS] = s->refusals_per_s,
   };
@@ -415,6 +421,8 @@ read_counters (CrierMetrics                 *self,
   if (api != NULL)
     for (guint i = 0; i < CRIER_API_REJECT_N; i++)
       c->api_rejected[i] = api->rejected[i];
+  for (guint i = 0; i < CRIER_LIMIT_N; i++)
+    c->limits[i] = crier_server_get_limit_stats (self->server)->refused[i];
   crier_metrics_read_process (NULL, &c->cpu_seconds);
 }
 
@@ -489,6 +497,14 @@ take_sample (CrierMetrics                 *self,
 
   /* Broker. */
   s->broker_up = (broker->vtable->is_healthy == NULL || broker->vtable->is_healthy (broker)) ? 1 : 0;
+  /* Down includes a failed probe (is_healthy), so broker_up raises the
+   * critical alert for both; the round trip feeds a latency detector. */
+  if (g_strcmp0 (broker->vtable->name, "redis") == 0)
+    {
+      gint64 rtt = crier_broker_redis_get_rtt_us (broker);
+
+      s->broker_rtt_ms = rtt >= 0 ? (double) rtt / 1000.0 : NAN;
+    }
   if (broker->vtable->memory_bytes != NULL)
     {
       gint64 bytes = broker->vtable->memory_bytes (broker);
@@ -573,6 +589,13 @@ take_sample (CrierMetrics                 *self,
       g_autofree char *name = g_strconcat ("api_", crier_api_reject_to_string ((CrierApiReject) i), NULL);
 
       REJECTION (name, api_rejected[i]);
+    }
+  /* [limits]: crier-limits.h */
+  for (guint i = 0; i < CRIER_LIMIT_N; i++)
+    {
+      g_autofree char *name = g_strconcat ("limit_", crier_limit_reason_to_string ((CrierLimitReason) i), NULL);
+
+      REJECTION (name, limits[i]);
     }
 #undef REJECTION
   s->rejections_per_s = per_s (rejections_delta, interval);
@@ -831,12 +854,17 @@ crier_metrics_to_prometheus (CrierMetrics *self)
                     "reason", s->rejection_reasons);
   counter_u64 (out, "crier_protocol_errors_total", "Client connections closed for a protocol violation.",
                s->protocol_errors_total);
+  counter_u64 (out, "crier_log_lines_dropped_total",
+               "Log lines dropped because stderr could not take them (stalled pipe, full disk).",
+               crier_log_get_dropped ());
   gauge (out, "crier_channels", "Channels with subscribers on this node.", s->channels);
   gauge (out, "crier_subscriptions", "Subscriptions on this node.", s->subscriptions);
   gauge (out, "crier_history_bytes", "Memory held by channel history in the broker.", s->history_bytes);
   gauge (out, "crier_loop_lag_seconds", "Worst lateness of the 100 ms server tick in the last second.",
          s->loop_lag_ms / 1000.0);
   gauge (out, "crier_broker_up", "Whether the broker is healthy (1) or not (0).", s->broker_up);
+  gauge (out, "crier_broker_rtt_seconds", "Round trip of the Redis broker probe.",
+         s->broker_rtt_ms / 1000.0);
   gauge (out, "crier_alerts_active", "Anomaly alerts active now.", s->alerts_active);
 
   gauge (out, "process_resident_memory_bytes", "Resident memory size in bytes.", s->rss_bytes);

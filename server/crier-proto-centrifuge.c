@@ -42,6 +42,9 @@ struct _CrierCfClient
   gint64                  stale_deadline;
   gint64                  next_ping;
   gint64                  pong_deadline;
+
+  CrierTokenBucket        cmd_bucket;  /* [limits] command_rate */
+  guint                   cmd_rejections; /* refused in a row */
 };
 
 static void process_queue (CrierCfClient *client);
@@ -409,7 +412,11 @@ verify_connection_token (CrierCfClient *client,
   g_autoptr(GError) error = NULL;
   JsonObject *claims = NULL;
 
-  if (!crier_jwt_verify (client->ctx->keys, token, wall_s (), 0, NULL, &claims, &error))
+  CrierJwtOptions options;
+  gint64 leeway;
+
+  crier_cf_jwt_options (client->ctx->config, &options, &leeway);
+  if (!crier_jwt_verify (client->ctx->keys, token, wall_s (), leeway, &options, &claims, &error))
     {
       if (g_error_matches (error, CRIER_JWT_ERROR, CRIER_JWT_ERROR_EXPIRED) ||
           g_error_matches (error, CRIER_JWT_ERROR, CRIER_JWT_ERROR_NOT_YET_VALID))
@@ -701,7 +708,11 @@ verify_sub_token (CrierCfClient *client,
   JsonObject *claims = NULL;
   const char *tclient;
 
-  if (!crier_jwt_verify (client->ctx->keys, token, wall_s (), 0, NULL, &claims, &error))
+  CrierJwtOptions options;
+  gint64 leeway;
+
+  crier_cf_jwt_options (client->ctx->config, &options, &leeway);
+  if (!crier_jwt_verify (client->ctx->keys, token, wall_s (), leeway, &options, &claims, &error))
     {
       gboolean expired = g_error_matches (error, CRIER_JWT_ERROR, CRIER_JWT_ERROR_EXPIRED) ||
                          g_error_matches (error, CRIER_JWT_ERROR, CRIER_JWT_ERROR_NOT_YET_VALID);
@@ -1108,6 +1119,54 @@ bad_request (CrierCfClient *client,
   disconnect (client, 3501, "bad request");
 }
 
+void
+crier_cf_jwt_options (const CrierConfig *config,
+                      CrierJwtOptions   *options,
+                      gint64            *leeway_s)
+{
+  options->audience = config->jwt_audience != NULL && config->jwt_audience[0] != '\0'
+                        ? config->jwt_audience : NULL;
+  options->issuer = config->jwt_issuer != NULL && config->jwt_issuer[0] != '\0'
+                      ? config->jwt_issuer : NULL;
+  *leeway_s = config->jwt_leeway / 1000;
+}
+
+/* [limits] command_rate: a token bucket per connection.  A command over
+ * it is refused with 111 (temporary: the SDK retries later); after
+ * command_max_rejections refusals in a row the client is disconnected
+ * with 3013.  Returns FALSE when the command must not run. */
+static gboolean
+command_allowed (CrierCfClient *client,
+                 guint32        id,
+                 const char    *method)
+{
+  const CrierConfig *config = client->ctx->config;
+  CrierLimitStats *limits = client->ctx->limits;
+
+  if (config->command_rate <= 0 ||
+      crier_token_bucket_take (&client->cmd_bucket, (double) config->command_rate,
+                               (double) config->command_burst, g_get_monotonic_time ()))
+    {
+      client->cmd_rejections = 0;
+      return TRUE;
+    }
+
+  if ((gint64) ++client->cmd_rejections >= config->command_max_rejections)
+    {
+      if (limits != NULL)
+        limits->refused[CRIER_LIMIT_COMMAND_ABUSE]++;
+      disconnect (client, 3013, "too many requests");
+      return FALSE;
+    }
+  if (limits != NULL)
+    limits->refused[CRIER_LIMIT_COMMAND_RATE]++;
+  if (g_str_equal (method, "connect"))
+    connect_fail (client, id, CRIER_PROTO_ERROR_TOO_MANY_REQUESTS);
+  else if (id != 0)
+    reply_error (client, id, CRIER_PROTO_ERROR_TOO_MANY_REQUESTS, NULL);
+  return FALSE;
+}
+
 static void
 handle_command (CrierCfClient *client,
                 const char    *line,
@@ -1180,6 +1239,8 @@ handle_command (CrierCfClient *client,
       bad_request (client, "command without id");
       return;
     }
+  if (!command_allowed (client, id, method))
+    return;
   if (!client->connected && !g_str_equal (method, "connect"))
     {
       bad_request (client, "command before connect");
@@ -1551,6 +1612,7 @@ crier_cf_handle_websocket (CrierCfContext    *ctx,
     .ping_interval_ms = unidirectional ? config->ping_interval : 0,
     .pong_timeout_ms = config->pong_timeout,
     .allowed_origins = config->allowed_origins,
+    .limits = ctx->limits,
   };
   CfWs *c = g_new0 (CfWs, 1);
 

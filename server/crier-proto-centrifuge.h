@@ -19,6 +19,7 @@
 #include "crier-engine.h"
 #include "crier-hub.h"
 #include "crier-jwt.h"
+#include "crier-limits.h"
 
 G_BEGIN_DECLS
 
@@ -48,6 +49,7 @@ typedef struct _CrierCfContext
   CrierJwtKeys      *keys;
   const char        *node;
   CrierCfStats       stats;
+  CrierLimitStats   *limits;   /* the server's (command rate), or NULL */
 } CrierCfContext;
 
 typedef struct
@@ -97,6 +99,12 @@ void           crier_cf_client_tick       (CrierCfClient          *client,
                                            gint64                  now_ms);
 /* Server drain: disconnect 3001 "shutdown" (reconnect). */
 void           crier_cf_client_shutdown   (CrierCfClient          *client);
+
+/* The token checks of [auth] (audience, issuer, leeway) for
+ * crier_jwt_verify(); @options' strings are borrowed from @config. */
+void           crier_cf_jwt_options       (const CrierConfig      *config,
+                                           CrierJwtOptions        *options,
+                                           gint64                 *leeway_s);
 
 /* Upgrade handlers for /connection/websocket and /connection/uni_websocket. */
 void           crier_cf_handle_websocket  (CrierCfContext         *ctx,

@@ -14,6 +14,7 @@
 
 #include "crier-admin.h"
 #include "crier-api.h"
+#include "crier-cluster.h"
 #include "crier-jwt.h"
 #include "crier-proto-centrifuge.h"
 #include "crier-transport-stream.h"
@@ -49,6 +50,11 @@ struct _CrierServer
   guint            ticks;
 
   CrierAdmin      *admin;           /* admin listeners, metrics, alerts */
+  CrierCluster    *cluster;         /* node registry, node messages */
+
+  CrierLimitStats  limit_stats;     /* what [limits] refused (metrics) */
+  GTlsCertificate *tls_certificate;       /* [tls] client listeners, or NULL */
+  GTlsCertificate *admin_tls_certificate; /* [tls] admin, or NULL */
 };
 
 enum {
@@ -71,6 +77,14 @@ crier_server_dispose (GObject *object)
       g_clear_pointer (&self->tick, g_source_unref);
     }
   g_clear_pointer (&self->listeners, g_ptr_array_unref);
+  if (self->budget != NULL)
+    {
+      /* Connections still in flight may outlive us with the budget. */
+      if (self->soup != NULL)
+        g_signal_handlers_disconnect_by_data (self->soup, self->budget);
+      self->budget->config = NULL;
+      self->budget->limits = NULL;
+    }
   /* Before the engine and the hub it reads. */
   g_clear_pointer (&self->admin, crier_admin_free);
   if (self->soup != NULL)
@@ -78,6 +92,8 @@ crier_server_dispose (GObject *object)
   /* Connections leave the hub as the engine closes them. */
   g_clear_pointer (&self->engine, crier_engine_free);
   g_clear_pointer (&self->hub, crier_hub_free);
+  /* After the hub: its broker answers pending calls when freed. */
+  g_clear_pointer (&self->cluster, crier_cluster_free);
   g_clear_object (&self->soup);
 
   G_OBJECT_CLASS (crier_server_parent_class)->dispose (object);
@@ -91,6 +107,8 @@ crier_server_finalize (GObject *object)
   g_clear_pointer (&self->debug_subscribers, g_ptr_array_unref);
   g_clear_pointer (&self->budget, crier_conn_budget_unref);
   g_clear_pointer (&self->keys, crier_jwt_keys_unref);
+  g_clear_object (&self->tls_certificate);
+  g_clear_object (&self->admin_tls_certificate);
   g_clear_pointer (&self->config, crier_config_free);
   g_clear_pointer (&self->context, g_main_context_unref);
   g_free (self->node_name);
@@ -143,6 +161,7 @@ apply_limits (CrierServer *self)
   self->ws_options.ping_interval_ms = self->config->ping_interval;
   self->ws_options.pong_timeout_ms = self->config->pong_timeout;
   self->ws_options.allowed_origins = self->config->allowed_origins;
+  self->ws_options.limits = &self->limit_stats;
 }
 
 static void reply_json (SoupServerMessage *msg,
@@ -168,11 +187,14 @@ crier_server_new (CrierConfig *config)
     self->node_name = g_strdup (g_get_host_name ());
 
   self->hub = crier_hub_new (config);
+  self->cluster = crier_cluster_new (self);
   self->keys = crier_jwt_keys_new ();
   self->cf.hub = self->hub;
   self->cf.config = config;
   self->cf.keys = self->keys;
   self->cf.node = self->node_name;
+  self->cf.limits = &self->limit_stats;
+  crier_hub_set_limit_stats (self->hub, &self->limit_stats);
 
   apply_limits (self);
   return self;
@@ -204,6 +226,7 @@ start_broker (CrierServer *self,
   options.node_name = self->node_name;
   options.connect_timeout_ms = c->redis_connect_timeout;
   options.command_timeout_ms = c->redis_command_timeout;
+  options.presence_ttl_ms = c->redis_presence_ttl;
 
   broker = crier_broker_redis_new (&options, NULL, NULL, error);
   if (broker == NULL)
@@ -211,6 +234,58 @@ start_broker (CrierServer *self,
   crier_hub_set_broker (self->hub, broker);
   g_message ("broker: redis %s", c->redis_sentinels != NULL && c->redis_sentinels[0] != NULL
                                    ? c->redis_master_name : c->redis);
+  return TRUE;
+}
+
+/* One certificate and key pair of [tls]; errors name both files. */
+static GTlsCertificate *
+load_certificate (const char *what,
+                  const char *cert_file,
+                  const char *key_file,
+                  GError    **error)
+{
+  g_autoptr(GError) local_error = NULL;
+  GTlsCertificate *cert = g_tls_certificate_new_from_files (cert_file, key_file, &local_error);
+
+  if (cert == NULL)
+    {
+      g_set_error (error, CRIER_CONFIG_ERROR, CRIER_CONFIG_ERROR_BAD_VALUE,
+                   "[tls] %s: cannot load certificate %s with key %s: %s",
+                   what, cert_file, key_file, local_error->message);
+      return NULL;
+    }
+  return cert;
+}
+
+/* [tls]: the client listeners' certificate and the admin listener's
+ * (NULL when not configured).  Both or nothing: on error none changes. */
+static gboolean
+load_tls (const CrierConfig *config,
+          GTlsCertificate  **client_out,
+          GTlsCertificate  **admin_out,
+          GError           **error)
+{
+  g_autoptr(GTlsCertificate) client = NULL;
+  g_autoptr(GTlsCertificate) admin = NULL;
+
+  if (config->tls_cert_file[0] != '\0')
+    {
+      client = load_certificate ("cert_file", config->tls_cert_file, config->tls_key_file, error);
+      if (client == NULL)
+        return FALSE;
+    }
+  if (config->tls_admin)
+    {
+      if (config->tls_admin_cert_file[0] != '\0')
+        admin = load_certificate ("admin_cert_file", config->tls_admin_cert_file,
+                                  config->tls_admin_key_file, error);
+      else if (client != NULL)
+        admin = g_object_ref (client);
+      if (admin == NULL)
+        return FALSE;
+    }
+  *client_out = g_steal_pointer (&client);
+  *admin_out = g_steal_pointer (&admin);
   return TRUE;
 }
 
@@ -435,9 +510,16 @@ server_tick (gpointer data)
    *  2. drain: emit "drained" when the last connection left or the
    *     deadline passed;
    *  3. admin: main-loop lag every tick; every second the metrics
-   *     sample, anomaly detection and the admin watchers' events. */
+   *     sample, anomaly detection and the admin watchers' events;
+   *  4. every second: close HTTP-phase connections past [limits]
+   *     request_timeout or http_idle_timeout (libsoup has no timeouts). */
   if (++self->ticks % 10 == 0)
-    crier_hub_tick (self->hub, g_get_real_time () / 1000);
+    {
+      crier_hub_tick (self->hub, g_get_real_time () / 1000);
+      /* The node heartbeat and registry read (every 2 s). */
+      crier_cluster_tick (self->cluster, now);
+      crier_conn_budget_sweep (self->budget, now);
+    }
   if (self->admin != NULL)
     crier_admin_tick (self->admin, now);
 
@@ -549,6 +631,13 @@ crier_server_start (CrierServer *self,
                self->config->max_connections, fd_limit, cap);
   cap = MAX (cap, 1);
   self->budget = crier_conn_budget_new (cap);
+  self->budget->config = self->config;
+  self->budget->limits = &self->limit_stats;
+  crier_conn_budget_watch_soup (self->budget, self->soup);
+
+  if (!load_tls (self->config, &self->tls_certificate, &self->admin_tls_certificate, error))
+    return FALSE;
+  crier_conn_budget_set_tls_certificate (self->budget, self->tls_certificate);
 
   if (!anchor_keepalive (self, error))
     return FALSE;
@@ -564,6 +653,7 @@ crier_server_start (CrierServer *self,
 
   if (!start_broker (self, error))
     return FALSE;
+  crier_cluster_start (self->cluster);
 
   soup_server_add_handler (self->soup, NULL, handle_not_found, self, NULL);
   soup_server_add_handler (self->soup, "/healthz", handle_healthz, self, NULL);
@@ -604,7 +694,8 @@ crier_server_start (CrierServer *self,
           return FALSE;
         }
       g_ptr_array_add (self->listeners, l);
-      g_message ("listening on %s", crier_listener_get_address (l));
+      g_message ("listening on %s%s", crier_listener_get_address (l),
+                 self->tls_certificate != NULL ? " (TLS)" : "");
     }
 
   g_message ("node %s: up to %" G_GINT64_FORMAT " connections (%" G_GINT64_FORMAT " file descriptors)",
@@ -647,6 +738,29 @@ crier_server_reload (CrierServer       *self,
       crier_jwt_keys_unref (self->keys);
       self->keys = self->cf.keys = keys;
     }
+  g_clear_error (&error);
+  {
+    /* New connections get the new certificates; open ones keep theirs. */
+    g_autoptr(GTlsCertificate) client = NULL;
+    g_autoptr(GTlsCertificate) admin = NULL;
+
+    if (!load_tls (self->config, &client, &admin, &error))
+      g_warning ("reload: keeping the previous TLS certificates: %s", error->message);
+    else
+      {
+        g_set_object (&self->tls_certificate, client);
+        if (self->budget != NULL)
+          crier_conn_budget_set_tls_certificate (self->budget, client);
+        if (self->admin_tls_certificate != NULL && admin != NULL)
+          {
+            g_set_object (&self->admin_tls_certificate, admin);
+            if (self->admin != NULL)
+              crier_admin_set_tls_certificate (self->admin, admin);
+          }
+        if (client != NULL)
+          g_message ("reload: TLS certificate %s loaded", self->config->tls_cert_file);
+      }
+  }
   if (not_reloaded != NULL)
     for (guint i = 0; i < not_reloaded->len; i++)
       g_warning ("reload: %s changed but needs a restart", (char *) g_ptr_array_index (not_reloaded, i));
@@ -721,4 +835,28 @@ CrierAdmin *
 crier_server_get_admin (CrierServer *self)
 {
   return self->admin;
+}
+
+CrierCluster *
+crier_server_get_cluster (CrierServer *self)
+{
+  return self->cluster;
+}
+
+CrierLimitStats *
+crier_server_get_limit_stats (CrierServer *self)
+{
+  return &self->limit_stats;
+}
+
+GTlsCertificate *
+crier_server_get_tls_certificate (CrierServer *self)
+{
+  return self->tls_certificate;
+}
+
+GTlsCertificate *
+crier_server_get_admin_tls_certificate (CrierServer *self)
+{
+  return self->admin_tls_certificate;
 }

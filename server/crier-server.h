@@ -11,6 +11,7 @@
 #include "crier-config.h"
 #include "crier-engine.h"
 #include "crier-hub.h"
+#include "crier-limits.h"
 #include "crier-listener.h"
 
 G_BEGIN_DECLS
@@ -49,5 +50,12 @@ gint64         crier_server_get_uptime       (CrierServer   *self);
 /* The admin listeners, metrics and alerts (crier-admin.h); NULL before
  * crier_server_start(). */
 struct _CrierAdmin *crier_server_get_admin   (CrierServer   *self);
+/* Node registry and node messages (crier-cluster.h); never NULL. */
+struct _CrierCluster *crier_server_get_cluster (CrierServer *self);
+/* What [limits] refused, for metrics and admin (crier-limits.h). */
+CrierLimitStats *crier_server_get_limit_stats (CrierServer  *self);
+/* [tls]: the current certificates (NULL when TLS is off). */
+GTlsCertificate *crier_server_get_tls_certificate (CrierServer *self);
+GTlsCertificate *crier_server_get_admin_tls_certificate (CrierServer *self);
 
 G_END_DECLS

@@ -13,6 +13,7 @@
 #include <json-glib/json-glib.h>
 #include <string.h>
 
+#include "crier-cluster.h"
 #include "crier-dialect-plain.h"
 #include "crier-transport-ws.h"
 
@@ -867,9 +868,82 @@ handle_sse (SoupServer        *soup,
   cf_stream_open (st, msg, CRIER_STREAM_SSE, uni, data != NULL ? data : "", len);
 }
 
+/* Feeds emulated commands to a local bidirectional stream session; FALSE
+ * when there is none of that id (also the cluster's emulation func). */
+static gboolean
+emulation_feed (const char *session_id,
+                const char *commands,
+                gsize       len,
+                gpointer    user_data)
+{
+  StreamState *st = user_data;
+  CrierSession *session = crier_hub_lookup_session (st->cf->hub, session_id);
+  CrierCfClient *client = session != NULL ? crier_cf_client_from_session (session) : NULL;
+
+  /* Only sessions on a bidirectional stream take emulated commands: a
+   * WebSocket or unidirectional client's id is no emulation session. */
+  if (client == NULL || !g_hash_table_contains (st->emulatable, client))
+    return FALSE;
+  crier_cf_client_feed (client, commands, len);
+  return TRUE;
+}
+
+/* An /emulation POST for a session on another node, waiting for the
+ * cluster to find that node. */
+typedef struct
+{
+  SoupServerMessage *msg;
+  gboolean           in_call;    /* inside crier_cluster_forward_emulation */
+  gboolean           answered;
+  gboolean           paused;
+  gboolean           gone;       /* the client left meanwhile */
+  gulong             handler;
+} EmulationForward;
+
+static void
+emulation_forward_free (EmulationForward *fw)
+{
+  g_signal_handler_disconnect (fw->msg, fw->handler);
+  g_object_unref (fw->msg);
+  g_free (fw);
+}
+
+static void
+emulation_forward_gone (SoupServerMessage *msg,
+                        gpointer           user_data)
+{
+  ((EmulationForward *) user_data)->gone = TRUE;
+}
+
+static void
+emulation_forwarded (gboolean found,
+                     gpointer user_data)
+{
+  EmulationForward *fw = user_data;
+
+  if (!fw->gone)
+    {
+      if (found)
+        {
+          soup_message_headers_replace (soup_server_message_get_response_headers (fw->msg),
+                                        "Cache-Control", "no-store");
+          crier_http_no_body (fw->msg, SOUP_STATUS_NO_CONTENT);
+        }
+      else
+        reply_text (fw->msg, SOUP_STATUS_NOT_FOUND, "unknown node\n");
+      if (fw->paused)
+        soup_server_message_unpause (fw->msg);
+    }
+  fw->answered = TRUE;
+  if (!fw->in_call)
+    emulation_forward_free (fw);
+}
+
 /* POST /emulation {"session":S,"node":N,"data":"<commands>"}: the
  * commands of an SSE or http_stream client, whose replies travel down
- * its stream.  Sessions on other nodes are not forwarded (yet): 404. */
+ * its stream.  For a session on another node (N names it) the commands
+ * travel there as a node message (crier-cluster.h): 204 once sent, 404
+ * when no node of that name is alive. */
 static void
 handle_emulation (SoupServer        *soup,
                   SoupServerMessage *msg,
@@ -888,8 +962,6 @@ handle_emulation (SoupServer        *soup,
   JsonNode *session_node;
   JsonNode *node_node;
   JsonNode *data_node;
-  CrierSession *session;
-  CrierCfClient *client;
   const char *data;
   gsize len;
 
@@ -938,23 +1010,36 @@ handle_emulation (SoupServer        *soup,
 
   if (node_node != NULL && !g_str_equal (json_node_get_string (node_node), st->cf->node))
     {
-      reply_text (msg, SOUP_STATUS_NOT_FOUND, "unknown node\n");
-      return;
-    }
-  session = crier_hub_lookup_session (st->cf->hub, json_node_get_string (session_node));
-  client = session != NULL ? crier_cf_client_from_session (session) : NULL;
-  /* Only sessions on a bidirectional stream take emulated commands: a
-   * WebSocket or unidirectional client's id is no emulation session. */
-  if (client == NULL || !g_hash_table_contains (st->emulatable, client))
-    {
-      reply_text (msg, SOUP_STATUS_NOT_FOUND, "unknown session\n");
-      return;
-    }
+      EmulationForward *fw = g_new0 (EmulationForward, 1);
+      CrierCluster *cluster = crier_server_get_cluster (st->server);
 
+      fw->msg = g_object_ref (msg);
+      fw->handler = g_signal_connect (msg, "disconnected", G_CALLBACK (emulation_forward_gone), fw);
+      /* Answered at once when the node is known, else after a registry
+       * read: then the message waits, paused. */
+      fw->in_call = TRUE;
+      crier_cluster_forward_emulation (cluster, json_node_get_string (node_node),
+                                       json_node_get_string (session_node),
+                                       json_node_get_string (data_node),
+                                       emulation_forwarded, fw);
+      fw->in_call = FALSE;
+      if (fw->answered)
+        emulation_forward_free (fw);
+      else
+        {
+          fw->paused = TRUE;
+          soup_server_message_pause (msg);
+        }
+      return;
+    }
   {
     const char *commands = json_node_get_string (data_node);
 
-    crier_cf_client_feed (client, commands, strlen (commands));
+    if (!emulation_feed (json_node_get_string (session_node), commands, strlen (commands), st))
+      {
+        reply_text (msg, SOUP_STATUS_NOT_FOUND, "unknown session\n");
+        return;
+      }
   }
   soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Cache-Control", "no-store");
   crier_http_no_body (msg, SOUP_STATUS_NO_CONTENT);
@@ -992,6 +1077,7 @@ crier_stream_register (CrierServer    *server,
   soup_server_add_handler (soup, "/connection/sse", handle_sse, st, NULL);
   soup_server_add_handler (soup, "/connection/uni_sse", handle_sse, st, NULL);
   soup_server_add_handler (soup, "/emulation", handle_emulation, st, NULL);
+  crier_cluster_set_emulation_func (crier_server_get_cluster (server), emulation_feed, st);
 
   crier_plain_register (server, soup, cf);
 }

@@ -380,6 +380,11 @@ crier_ws_handle_upgrade_full (CrierEngine          *engine,
 
   if (!crier_origin_allowed (origin, options->allowed_origins))
     {
+      /* Cross-site WebSocket hijacking: a page of another origin using the
+       * browser's cookies.  Refused and counted. */
+      if (options->limits != NULL)
+        options->limits->refused[CRIER_LIMIT_ORIGIN]++;
+      g_debug ("WebSocket upgrade refused: origin %s not allowed", origin ? origin : "(none)");
       soup_server_message_set_status (msg, SOUP_STATUS_FORBIDDEN, NULL);
       soup_server_message_set_response (msg, "text/plain", SOUP_MEMORY_STATIC,
                                         "origin not allowed\n", 19);

@@ -11,6 +11,7 @@
 #include <libsoup/soup.h>
 
 #include "crier-engine.h"
+#include "crier-limits.h"
 #include "crier-ws-codec.h"
 
 G_BEGIN_DECLS
@@ -23,6 +24,7 @@ typedef struct
   gint64  pong_timeout_ms;    /* close 1011-ish when no pong arrives in time */
   char  **allowed_origins;    /* NULL or empty: any origin */
   char  **protocols;          /* subprotocols we accept, or NULL */
+  CrierLimitStats *limits;    /* counts Origin refusals (CRIER_LIMIT_ORIGIN), or NULL */
 } CrierWsOptions;
 
 typedef struct

@@ -86,6 +86,7 @@ static const char * const request_names[CRIER_ADMIN_N_REQUEST_TYPES] = {
   [CRIER_ADMIN_REQUEST_INSPECT_CHANNEL] = "inspect_channel",
   [CRIER_ADMIN_REQUEST_LIST_ALERTS] = "list_alerts",
   [CRIER_ADMIN_REQUEST_WATCH_ALERTS] = "watch_alerts",
+  [CRIER_ADMIN_REQUEST_LIST_NODES] = "list_nodes",
 };
 
 const char *
@@ -638,6 +639,7 @@ read_params (Reader            *r,
              reader_string (r, "client", FALSE, &req->client);
 
     case CRIER_ADMIN_REQUEST_GET_STATS:
+    case CRIER_ADMIN_REQUEST_LIST_NODES:
       return reader_only (r, NULL);
 
     case CRIER_ADMIN_REQUEST_WATCH_STATS:
@@ -839,6 +841,7 @@ crier_admin_request_encode (const CrierAdminRequest  *req,
       put_string (p, "client", req->client);
       break;
     case CRIER_ADMIN_REQUEST_GET_STATS:
+    case CRIER_ADMIN_REQUEST_LIST_NODES:
       break;
     case CRIER_ADMIN_REQUEST_WATCH_STATS:
     case CRIER_ADMIN_REQUEST_WATCH_SESSIONS:
@@ -1077,6 +1080,7 @@ static const CrierAdminSeriesInfo series_info[] = {
   SERIES (cpu_percent, "%", "CPU use, percent of one core"),
   SERIES (loop_lag_ms, "ms", "main loop lag"),
   SERIES (broker_up, "1", "broker healthy (1) or not (0)"),
+  SERIES (broker_rtt_ms, "ms", "broker round trip (Redis probe)"),
   SERIES (alerts_active, "1", "active alerts"),
   SERIES (admin_connections, "1", "admin connections"),
 };
@@ -1159,6 +1163,7 @@ crier_admin_stats_new (void)
   CrierAdminStats *stats = g_new0 (CrierAdminStats, 1);
 
   stats->history_bytes = NAN;
+  stats->broker_rtt_ms = NAN;
   stats->latency_mean_ms = NAN;
   stats->latency_p50_ms = NAN;
   stats->latency_p99_ms = NAN;

@@ -90,9 +90,10 @@ typedef enum
   CRIER_ADMIN_REQUEST_INSPECT_CHANNEL,
   CRIER_ADMIN_REQUEST_LIST_ALERTS,
   CRIER_ADMIN_REQUEST_WATCH_ALERTS,
+  CRIER_ADMIN_REQUEST_LIST_NODES,
 } CrierAdminRequestType;
 
-#define CRIER_ADMIN_N_REQUEST_TYPES (CRIER_ADMIN_REQUEST_WATCH_ALERTS + 1)
+#define CRIER_ADMIN_N_REQUEST_TYPES (CRIER_ADMIN_REQUEST_LIST_NODES + 1)
 
 const char *crier_admin_request_type_to_string   (CrierAdminRequestType  type);
 gboolean    crier_admin_request_type_from_string (const char            *name,
@@ -257,6 +258,7 @@ typedef struct
   double   cpu_percent;            /* of one core */
   double   loop_lag_ms;            /* worst lateness of the 100 ms tick in the interval */
   double   broker_up;              /* 1 or 0 */
+  double   broker_rtt_ms;          /* Redis probe round trip; NaN without Redis */
   double   alerts_active;
 
   /* per second over the interval */

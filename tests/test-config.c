@@ -1037,8 +1037,8 @@ test_broker (void)
   assert_load_error ("[broker]\nredis_sentinels = 10.0.0.1:26379\n",
                      CRIER_CONFIG_ERROR_BAD_VALUE,
                      "crierd.conf:2: [broker] redis_sentinels: need redis_master_name");
-  assert_load_error ("[broker]\nredis_master_name = main\n", CRIER_CONFIG_ERROR_BAD_VALUE,
-                     "crierd.conf:2: [broker] redis_master_name: needs redis_sentinels");
+  /* redis_master_name alone is harmless, so that --set may give it
+   * before redis_sentinels. */
   assert_load_error ("[broker]\nredis = 127.0.0.1:6379\nredis_sentinels = 10.0.0.1:26379\n"
                      "redis_master_name = main\n", CRIER_CONFIG_ERROR_BAD_VALUE,
                      "crierd.conf:2: [broker] redis: give either redis or redis_sentinels, "

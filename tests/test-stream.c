@@ -987,9 +987,13 @@ test_plain_sse_no_history (void)
   g_assert_cmpstr (event, ==, "data: {\"x\":1}\n\n");
   g_clear_pointer (&event, g_free);
 
-  /* Heartbeats and goodbyes are for this client only. */
+  /* Pushes and goodbyes are for this client only. */
   s = find_session (server, "plain-sse");
   g_assert_nonnull (s);
+  g_assert_true (crier_hub_unsubscribe_push (crier_server_get_hub (server), s, "news", 2000, "server unsubscribe"));
+  event = raw_read_event (raw);
+  g_assert_cmpstr (event, ==, "event: unsubscribe\ndata: {\"channel\":\"news\",\"code\":2000,\"reason\":\"server unsubscribe\"}\n\n");
+  g_clear_pointer (&event, g_free);
   s->klass->disconnect (s, 3001, "shutdown");
   event = raw_read_event (raw);
   g_assert_cmpstr (event, ==, "event: disconnect\ndata: {\"code\":3001,\"reason\":\"shutdown\"}\n\n");
@@ -1093,6 +1097,24 @@ test_longpoll (void)
   g_assert_nonnull (strstr (body, "{\"n\":2}"));
   g_clear_pointer (&body, g_free);
 
+  /* This keep-alive connection waited on the engine: other requests on it
+   * go back to libsoup, bytes already read included (a body too). */
+  raw_send (raw, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  g_assert_cmpuint (raw_read_response (raw, NULL, &body), ==, 200);
+  g_assert_nonnull (strstr (body, "ok"));
+  g_clear_pointer (&body, g_free);
+  raw_send (raw, req);
+  g_assert_cmpuint (raw_read_response (raw, NULL, &body), ==, 200);
+  g_clear_pointer (&body, g_free);
+  {
+    static const char emulation[] = "{\"session\":\"nope\",\"data\":\"{}\"}";
+    g_autofree char *post = g_strdup_printf ("POST /emulation HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n%s",
+                                             strlen (emulation), emulation);
+
+    raw_send (raw, post);
+    g_assert_cmpuint (raw_read_response (raw, NULL, NULL), ==, 404);
+  }
+
   /* A cursor whose session is gone (or from another node) resumes from
    * its positions: the cursor param without the session part. */
   {
@@ -1126,8 +1148,30 @@ test_longpoll (void)
     g_clear_pointer (&node, json_node_unref);
   }
 
-  /* Visible as hub sessions. */
-  g_assert_nonnull (find_session (server, "plain-poll"));
+  /* Visible as hub sessions; pushes become elements. */
+  {
+    CrierSession *s;
+    g_autofree char *again = NULL;
+    g_autofree char *sid = NULL;
+
+    raw_send (raw, req);
+    g_assert_cmpuint (raw_read_response (raw, &head, &body), ==, 200);
+    g_clear_pointer (&etag, g_free);
+    etag = header_value (head, "ETag");
+    g_clear_pointer (&head, g_free);
+    g_clear_pointer (&body, g_free);
+    sid = g_strndup (etag + 1, strchr (etag, '.') - etag - 1);
+    s = crier_hub_lookup_session (crier_server_get_hub (server), sid);
+    g_assert_nonnull (s);
+    g_assert_cmpstr (s->klass->transport, ==, "plain-poll");
+    again = poll_request ("/sub/news", etag);
+    raw_send (raw, again);
+    WAIT_UNTIL (crier_engine_get_n_conns (crier_server_get_engine (server)) == 1);
+    crier_hub_unsubscribe_push (crier_server_get_hub (server), s, "news", 2000, "server unsubscribe");
+    g_assert_cmpuint (raw_read_response (raw, NULL, &body), ==, 200);
+    g_assert_cmpstr (body, ==, "[{\"channel\":\"news\",\"unsubscribe\":{\"code\":2000,\"reason\":\"server unsubscribe\"}}]");
+    g_clear_pointer (&body, g_free);
+  }
   test_server_quit_unref (server);
 }
 
@@ -1143,6 +1187,29 @@ test_longpoll_idle_expiry (void)
   g_assert_nonnull (find_session (server, "plain-poll"));
   /* No poll for long_poll_idle_timeout: the session is gone. */
   WAIT_UNTIL_TIMEOUT (find_session (server, "plain-poll") == NULL, 3000);
+  test_server_quit_unref (server);
+}
+
+static void
+test_longpoll_keepalive_idle (void)
+{
+  CrierServer *server = server_new ("limits.long_poll_timeout=1s", "limits.http_idle_timeout=1s", NULL);
+  g_autoptr(Raw) raw = raw_new (server);
+  g_autofree char *req = poll_request ("/sub/news", NULL);
+  g_autofree char *head = NULL;
+  g_autofree char *etag = NULL;
+  g_autofree char *again = NULL;
+
+  raw_send (raw, req);
+  g_assert_cmpuint (raw_read_response (raw, &head, NULL), ==, 304);
+  etag = header_value (head, "ETag");
+  again = poll_request ("/sub/news", etag);
+  raw_send (raw, again);
+  g_assert_cmpuint (raw_read_response (raw, NULL, NULL), ==, 304);
+  /* Now an idle keep-alive connection on the engine: it obeys
+   * [limits] http_idle_timeout like one in libsoup's hands. */
+  g_assert_true (raw_wait_eof (raw, 4000));
+  WAIT_UNTIL (crier_engine_get_n_conns (crier_server_get_engine (server)) == 0);
   test_server_quit_unref (server);
 }
 
@@ -1414,6 +1481,7 @@ main (int    argc,
   g_test_add_func ("/plain/longpoll", test_longpoll);
   g_test_add_func ("/plain/longpoll/idle-expiry", test_longpoll_idle_expiry);
   g_test_add_func ("/plain/longpoll/bounded", test_longpoll_bounded);
+  g_test_add_func ("/plain/longpoll/keepalive-idle", test_longpoll_keepalive_idle);
   g_test_add_func ("/plain/ws", test_plain_ws);
   g_test_add_func ("/plain/auth", test_plain_auth);
   g_test_add_func ("/plain/crier-js", test_crier_js);

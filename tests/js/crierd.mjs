@@ -26,6 +26,7 @@ export async function startCrierd(settings = []) {
   return {
     port,
     pid: proc.pid,
+    adminSocket: join(dir, 'admin.sock'),
     url: (scheme, path) => `${scheme}://127.0.0.1:${port}${path}`,
     log: () => log,
     exited,
