@@ -274,6 +274,30 @@ test_uni_websocket (void)
   test_server_quit_unref (server);
 }
 
+static void
+test_per_user_limit (void)
+{
+  const char * const overrides[] = { "auth.hmac_secret=secret", "auth.max_connections_per_user=1", NULL };
+  CrierServer *server = test_server_new (overrides);
+  /* The example token of protocols.md A10.1: sub "42". */
+  const char *connect = "{\"id\":1,\"connect\":{\"token\":\"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9."
+                        "eyJzdWIiOiI0MiIsImV4cCI6NDEwMjQ0NDgwMCwiaW5mbyI6eyJuYW1lIjoiQWxpY2UifX0."
+                        "E1L7LumGehBw9ztjyg2t8yOUpuaHeLOxJnwAZZMCmg0\"}}";
+  int first = open_cf (server, "/connection/websocket");
+  int second = open_cf (server, "/connection/websocket");
+  g_autofree char *reply = NULL;
+
+  send_text (first, connect);
+  reply = read_text (first, NULL);
+  g_assert_nonnull (strstr (reply, "\"client\":"));
+
+  /* The same user again: over the per-user limit, terminal 3504. */
+  send_text (second, connect);
+  expect_close (second, 3504);
+  close (first);
+  test_server_quit_unref (server);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -287,6 +311,7 @@ main (int   argc,
   g_test_add_func ("/proto/flood-and-oversize", test_flood_and_oversize);
   g_test_add_func ("/proto/rpc-send-errors", test_rpc_send_and_errors);
   g_test_add_func ("/proto/uni-websocket", test_uni_websocket);
+  g_test_add_func ("/proto/per-user-limit", test_per_user_limit);
 
   return g_test_run ();
 }
