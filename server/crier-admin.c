@@ -190,7 +190,8 @@ raw_json_node (const char *text)
   if (text == NULL)
     return json_node_new (JSON_NODE_NULL);
   parser = json_parser_new_immutable ();
-  if (!json_parser_load_from_data (parser, text, -1, NULL) || json_parser_get_root (parser) == NULL)
+  if (!crier_json_single_value (text, -1) ||
+      !json_parser_load_from_data (parser, text, -1, NULL) || json_parser_get_root (parser) == NULL)
     return json_node_new (JSON_NODE_NULL);
   return json_node_copy (json_parser_get_root (parser));
 }

@@ -2120,6 +2120,13 @@ api_cb (SoupServer        *soup,
       raw.start = empty_object;
       raw.end = empty_object + 2;
     }
+  if (!crier_json_single_value (raw.start, raw.end - raw.start))
+    {
+      reject (api, msg, CRIER_API_REJECT_BAD_JSON, SOUP_STATUS_BAD_REQUEST,
+              CRIER_PROTO_ERROR_BAD_REQUEST, "bad request: body is not JSON: it must be exactly one JSON value");
+      request->answered = TRUE;
+      return;
+    }
   if (!json_parser_load_from_data (request->parser, raw.start, raw.end - raw.start, &error))
     {
       reject (api, msg, CRIER_API_REJECT_BAD_JSON, SOUP_STATUS_BAD_REQUEST,

@@ -1672,7 +1672,7 @@ presence_entry_parse (const char *json,
   CrierPresenceEntry *entry;
   const char *client;
 
-  if (!json_parser_load_from_data (parser, json, len, NULL))
+  if (!crier_json_single_value (json, len) || !json_parser_load_from_data (parser, json, len, NULL))
     return NULL;
   root = json_parser_get_root (parser);
   if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))

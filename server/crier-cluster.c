@@ -16,6 +16,7 @@
 #include "crier-listener.h"
 #include "crier-publication.h"
 #include "crier-server.h"
+#include "crier-util.h"
 
 typedef struct
 {
@@ -162,7 +163,8 @@ on_node_message (CrierBroker *broker,
   JsonNode *root;
   JsonObject *o;
 
-  if (!json_parser_load_from_data (parser, data, len, NULL) ||
+  if (!crier_json_single_value (data, len) ||
+      !json_parser_load_from_data (parser, data, len, NULL) ||
       (root = json_parser_get_root (parser)) == NULL || !JSON_NODE_HOLDS_OBJECT (root))
     {
       g_warning ("cluster: node message '%s' from %s is not a JSON object", kind, from);

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "crier-transport-ws.h"
+#include "crier-util.h"
 
 #define EXPIRED_CLOSE_DELAY_S 25   /* grace after token expiry before 3005 */
 #define HISTORY_MAX_LIMIT     300
@@ -48,6 +49,43 @@ struct _CrierCfClient
 };
 
 static void process_queue (CrierCfClient *client);
+
+/* Typed reads of untrusted command fields: a member of the wrong JSON type
+ * reads as absent (json-glib's *_with_default would log a critical and the
+ * string variant return NULL). */
+static const char *
+member_string (JsonObject *o,
+               const char *name,
+               const char *def)
+{
+  JsonNode *n = json_object_get_member (o, name);
+
+  if (n != NULL && JSON_NODE_HOLDS_VALUE (n) && json_node_get_value_type (n) == G_TYPE_STRING)
+    return json_node_get_string (n);
+  return def;
+}
+
+static gboolean
+member_bool (JsonObject *o,
+             const char *name)
+{
+  JsonNode *n = json_object_get_member (o, name);
+
+  return n != NULL && JSON_NODE_HOLDS_VALUE (n) && json_node_get_value_type (n) == G_TYPE_BOOLEAN &&
+         json_node_get_boolean (n);
+}
+
+static gint64
+member_int (JsonObject *o,
+            const char *name,
+            gint64      def)
+{
+  JsonNode *n = json_object_get_member (o, name);
+
+  if (n != NULL && JSON_NODE_HOLDS_VALUE (n) && json_node_get_value_type (n) == G_TYPE_INT64)
+    return json_node_get_int (n);
+  return def;
+}
 
 static CrierCfClient *
 client_ref (CrierCfClient *client)
@@ -452,7 +490,7 @@ handle_connect (CrierCfClient *client,
 {
   const CrierConfig *config = client->ctx->config;
   CrierHub *hub = client->ctx->hub;
-  const char *token = json_object_get_string_member_with_default (req, "token", "");
+  const char *token = member_string (req, "token", "");
   JsonObject *subs_req = NULL;
   g_autoptr(JsonObject) claims = NULL;
   g_auto(GStrv) channels = NULL;
@@ -525,9 +563,9 @@ handle_connect (CrierCfClient *client,
       sr.want_recoverable = TRUE;
       if (recover != NULL)
         {
-          sr.recover = json_object_get_boolean_member_with_default (recover, "recover", FALSE);
-          sr.offset = json_object_get_int_member_with_default (recover, "offset", 0);
-          sr.epoch = json_object_get_string_member_with_default (recover, "epoch", NULL);
+          sr.recover = member_bool (recover, "recover");
+          sr.offset = member_int (recover, "offset", 0);
+          sr.epoch = member_string (recover, "epoch", NULL);
         }
       op->pending++;
       crier_hub_subscribe (hub, client->session, &sr, server_sub_done, op);
@@ -557,8 +595,9 @@ crier_cf_client_uni_connect (CrierCfClient *client,
       return;
     }
 
-  if (!json_parser_load_from_data (parser, json, len, &error) ||
-      !JSON_NODE_HOLDS_OBJECT (root = json_parser_get_root (parser)))
+  if (!crier_json_single_value (json, len) ||
+      !json_parser_load_from_data (parser, json, len, &error) ||
+      (root = json_parser_get_root (parser)) == NULL || !JSON_NODE_HOLDS_OBJECT (root))
     {
       client->ctx->stats.bad_frames++;
       disconnect (client, 3501, "bad request");
@@ -770,7 +809,7 @@ handle_subscribe (CrierCfClient *client,
   g_autofree char *chan_info = NULL;
   const CrierNamespaceConfig *ns;
   const char *channel;
-  const char *token = json_object_get_string_member_with_default (req, "token", "");
+  const char *token = member_string (req, "token", "");
   CrierSubscribeRequest sr = { 0 };
   CommandOp *op;
   gint64 exp = 0;
@@ -800,13 +839,13 @@ handle_subscribe (CrierCfClient *client,
     }
 
   sr.channel = channel;
-  sr.recover = json_object_get_boolean_member_with_default (req, "recover", FALSE);
-  sr.offset = json_object_get_int_member_with_default (req, "offset", 0);
-  sr.epoch = json_object_get_string_member_with_default (req, "epoch", NULL);
-  sr.want_positioned = json_object_get_boolean_member_with_default (req, "positioned", FALSE);
-  sr.want_recoverable = json_object_get_boolean_member_with_default (req, "recoverable", FALSE);
-  sr.want_join_leave = json_object_get_boolean_member_with_default (req, "join_leave", FALSE);
-  sr.reject_unrecovered = (json_object_get_int_member_with_default (req, "flag", 0) & 2) != 0;
+  sr.recover = member_bool (req, "recover");
+  sr.offset = member_int (req, "offset", 0);
+  sr.epoch = member_string (req, "epoch", NULL);
+  sr.want_positioned = member_bool (req, "positioned");
+  sr.want_recoverable = member_bool (req, "recoverable");
+  sr.want_join_leave = member_bool (req, "join_leave");
+  sr.reject_unrecovered = (member_int (req, "flag", 0) & 2) != 0;
   sr.chan_info = chan_info;
   sr.expire_at = exp;
 
@@ -1012,7 +1051,7 @@ handle_history (CrierCfClient *client,
   const char *channel;
   CrierHistoryQuery q = { 0 };
   HistoryOp *hop;
-  gint64 limit = json_object_get_int_member_with_default (req, "limit", 0);
+  gint64 limit = member_int (req, "limit", 0);
 
   if (!get_channel (client, id, req, &channel))
     return;
@@ -1020,15 +1059,15 @@ handle_history (CrierCfClient *client,
     return;
 
   q.limit = limit < 0 || limit > HISTORY_MAX_LIMIT ? HISTORY_MAX_LIMIT : limit;
-  q.reverse = json_object_get_boolean_member_with_default (req, "reverse", FALSE);
+  q.reverse = member_bool (req, "reverse");
   hop = g_new0 (HistoryOp, 1);
   if (json_object_has_member (req, "since") && JSON_NODE_HOLDS_OBJECT (json_object_get_member (req, "since")))
     {
       JsonObject *since = json_object_get_object_member (req, "since");
 
       q.has_since = TRUE;
-      q.since_offset = json_object_get_int_member_with_default (since, "offset", 0);
-      hop->since_epoch = g_strdup (json_object_get_string_member_with_default (since, "epoch", NULL));
+      q.since_offset = member_int (since, "offset", 0);
+      hop->since_epoch = g_strdup (member_string (since, "epoch", NULL));
     }
   hop->base.client = client_ref (client);
   hop->base.id = id;
@@ -1041,7 +1080,7 @@ handle_refresh (CrierCfClient *client,
                 guint32        id,
                 JsonObject    *req)
 {
-  const char *token = json_object_get_string_member_with_default (req, "token", "");
+  const char *token = member_string (req, "token", "");
   g_autoptr(JsonObject) claims = NULL;
   g_autoptr(GString) r = g_string_new ("{\"client\":");
   gint64 exp;
@@ -1079,7 +1118,7 @@ handle_sub_refresh (CrierCfClient *client,
                     JsonObject    *req)
 {
   const char *channel;
-  const char *token = json_object_get_string_member_with_default (req, "token", "");
+  const char *token = member_string (req, "token", "");
   g_autoptr(JsonObject) claims = NULL;
   CrierSubscription *sub;
   g_autofree char *r = NULL;
@@ -1181,6 +1220,11 @@ handle_command (CrierCfClient *client,
   JsonObject *req = NULL;
   gint64 id = 0;
 
+  if (!crier_json_single_value (line, len))
+    {
+      bad_request (client, "not one JSON value");
+      return;
+    }
   if (!json_parser_load_from_data (parser, line, len, &error))
     {
       bad_request (client, error->message);

@@ -16,6 +16,7 @@
 #include "crier-cluster.h"
 #include "crier-dialect-plain.h"
 #include "crier-transport-ws.h"
+#include "crier-util.h"
 
 #define STATE_KEY      "crier-stream"
 #define BODY_KEY       "crier-stream-body"
@@ -987,7 +988,8 @@ handle_emulation (SoupServer        *soup,
 
   data = g_bytes_get_data (body, &len);
   parser = json_parser_new ();
-  if (len == 0 || !json_parser_load_from_data (parser, data, len, &error) ||
+  if (len == 0 || !crier_json_single_value (data, len) ||
+      !json_parser_load_from_data (parser, data, len, &error) ||
       (root = json_parser_get_root (parser)) == NULL || !JSON_NODE_HOLDS_OBJECT (root))
     {
       reply_text (msg, SOUP_STATUS_BAD_REQUEST, "body must be a JSON object\n");

@@ -12,6 +12,7 @@
 #include "config.h"
 
 #include "crier-admin-protocol.h"
+#include "crier-util.h"
 
 #include <math.h>
 #include <string.h>
@@ -444,6 +445,11 @@ parse_text (const char      *text,
   if (!g_utf8_validate_len (text, len, NULL))
     {
       g_set_error (error, CRIER_ADMIN_ERROR, code, "not valid UTF-8");
+      return NULL;
+    }
+  if (!crier_json_single_value (text, (gssize) len))
+    {
+      g_set_error (error, CRIER_ADMIN_ERROR, code, "not JSON: not exactly one value");
       return NULL;
     }
   if (!json_parser_load_from_data (parser, text, (gssize) len, &local_error))

@@ -277,3 +277,75 @@ crier_format_duration_ms (gint64 ms)
     return g_strdup_printf ("%.1f min", ms / 60000.0);
   return g_strdup_printf ("%.1f h", ms / 3600000.0);
 }
+
+gboolean
+crier_json_single_value (const char *text,
+                         gssize      len)
+{
+  const char *end;
+  int depth = 0;
+  gboolean in_string = FALSE;
+  gboolean started = FALSE;
+  gboolean top_scalar = FALSE;
+  gboolean done = FALSE;
+
+  if (text == NULL)
+    return FALSE;
+  end = text + (len < 0 ? (gssize) strlen (text) : len);
+
+  for (const char *p = text; p < end; p++)
+    {
+      char c = *p;
+
+      if (done)
+        {
+          if (!g_ascii_isspace (c))
+            return FALSE;
+          continue;
+        }
+      if (in_string)
+        {
+          if (c == '\\')
+            p++;
+          else if (c == '"')
+            {
+              in_string = FALSE;
+              if (depth == 0)
+                done = TRUE;
+            }
+          continue;
+        }
+      if (g_ascii_isspace (c))
+        {
+          if (top_scalar)
+            done = TRUE;
+          continue;
+        }
+      if (depth == 0 && top_scalar && (c == '{' || c == '[' || c == '"'))
+        return FALSE;
+      started = TRUE;
+      switch (c)
+        {
+        case '"':
+          in_string = TRUE;
+          break;
+        case '{':
+        case '[':
+          depth++;
+          break;
+        case '}':
+        case ']':
+          if (--depth < 0)
+            return FALSE;
+          if (depth == 0)
+            done = TRUE;
+          break;
+        default:
+          if (depth == 0)
+            top_scalar = TRUE;
+          break;
+        }
+    }
+
+  return started && !in_string && depth == 0;
+}

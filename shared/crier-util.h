@@ -30,6 +30,13 @@ gboolean  crier_parse_duration_ms  (const char  *text,
 gboolean  crier_parse_size         (const char  *text,
                                     gint64      *out_bytes);
 
+/* TRUE when @text holds exactly one JSON value by its shape (brackets
+ * balanced outside strings, nothing but white space after it). Not a
+ * validator: it guards json-glib 1.6's parser, which leaks every top-level
+ * value but the last of an input like "{}{}"; parse afterwards. */
+gboolean  crier_json_single_value  (const char  *text,
+                                    gssize       len);
+
 /* Human forms used in logs and crierctl: "1.5 MiB", "250 ms". */
 char     *crier_format_size        (gint64       bytes);
 char     *crier_format_duration_ms (gint64       ms);
