@@ -353,7 +353,8 @@ insufficient_state (CrierHub          *hub,
 static void
 deliver_one (CrierHub          *hub,
              CrierSubscription *sub,
-             CrierPublication  *pub)
+             CrierPublication  *pub,
+             gint64             now_us)
 {
   CrierSession *session = sub->session;
   GBytes *frame;
@@ -397,7 +398,8 @@ deliver_one (CrierHub          *hub,
     return;  /* no such push in this dialect */
 
   {
-    gint64 latency = MAX (g_get_monotonic_time () - pub->mono_us, 0);
+    /* The clock is read once per fan-out, not per subscriber. */
+    gint64 latency = MAX (now_us - pub->mono_us, 0);
 
     hub->stats.latency_sum_us += latency;
     hub->stats.latency_count++;
@@ -435,6 +437,7 @@ fan_out (CrierHub         *hub,
   /* Subscriptions added meanwhile are recovering and catch up from their
    * own buffer; the length is read once. */
   guint n = ch->subs->len;
+  gint64 now_us = g_get_monotonic_time ();
 
   for (guint i = 0; i < n; i++)
     {
@@ -445,7 +448,7 @@ fan_out (CrierHub         *hub,
       if (sub->recovering)
         buffer_pending (sub, pub);
       else
-        deliver_one (hub, sub, pub);
+        deliver_one (hub, sub, pub, now_us);
     }
 }
 
@@ -987,7 +990,7 @@ subscribe_finish (SubscribeOp              *op,
       g_autoptr(GPtrArray) pending = g_steal_pointer (&sub->pending);
 
       for (guint i = 0; i < pending->len && op->sub != NULL; i++)
-        deliver_one (hub, sub, g_ptr_array_index (pending, i));
+        deliver_one (hub, sub, g_ptr_array_index (pending, i), g_get_monotonic_time ());
     }
   if (op->sub == NULL)
     return;
