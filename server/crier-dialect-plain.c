@@ -1467,20 +1467,6 @@ poll_close (PlainSub   *sub,
 
 /* ---- the session vtable ------------------------------------------------------ */
 
-static CrierCloseReason
-close_reason_for (guint code)
-{
-  switch (code)
-    {
-    case 3001:
-      return CRIER_CLOSE_SHUTDOWN;
-    case 3008:
-      return CRIER_CLOSE_SLOW;
-    default:
-      return CRIER_CLOSE_SERVER;
-    }
-}
-
 static void
 plain_disconnect (PlainSub   *sub,
                   guint       code,
@@ -1505,7 +1491,7 @@ plain_disconnect (PlainSub   *sub,
           : g_strdup_printf ("event: disconnect\ndata: %s\n\n", body->str);
 
         sub->closed = TRUE;
-        crier_stream_end_with_data (sub->stream, event, strlen (event), close_reason_for (code));
+        crier_stream_end_with_data (sub->stream, event, strlen (event), crier_close_reason_for_code (code));
       }
       break;
 
@@ -1517,7 +1503,7 @@ plain_disconnect (PlainSub   *sub,
           crier_ws_send_text (sub->ws, push, strlen (push));
         }
       sub->closed = TRUE;
-      crier_ws_close (sub->ws, code, reason, close_reason_for (code));
+      crier_ws_close (sub->ws, code, reason, crier_close_reason_for_code (code));
       break;
 
     case PLAIN_POLL:

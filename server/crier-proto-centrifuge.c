@@ -1492,8 +1492,8 @@ ws_send_ping (gpointer td)
   crier_ws_send_frame (c->ws, ping);
 }
 
-static CrierCloseReason
-close_reason_for (guint code)
+CrierCloseReason
+crier_close_reason_for_code (guint code)
 {
   switch (code)
     {
@@ -1519,7 +1519,7 @@ ws_disconnect (gpointer    td,
 {
   CfWs *c = td;
 
-  crier_ws_close (c->ws, code, reason, close_reason_for (code));
+  crier_ws_close (c->ws, code, reason, crier_close_reason_for_code (code));
 }
 
 static void

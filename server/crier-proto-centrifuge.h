@@ -106,6 +106,10 @@ void           crier_cf_jwt_options       (const CrierConfig      *config,
                                            CrierJwtOptions        *options,
                                            gint64                 *leeway_s);
 
+/* The engine's close reason (for metrics) of a protocol disconnect code;
+ * shared by every transport that carries protocol disconnects. */
+CrierCloseReason crier_close_reason_for_code (guint                 code);
+
 /* Upgrade handlers for /connection/websocket and /connection/uni_websocket. */
 void           crier_cf_handle_websocket  (CrierCfContext         *ctx,
                                            CrierEngine            *engine,

@@ -606,26 +606,6 @@ cf_send_ping (gpointer td)
   crier_stream_send_chunk (c->stream, c->stream->kind == CRIER_STREAM_SSE ? sse_ping : json_ping);
 }
 
-static CrierCloseReason
-close_reason_for (guint code)
-{
-  switch (code)
-    {
-    case 3001:
-      return CRIER_CLOSE_SHUTDOWN;
-    case 3008:
-      return CRIER_CLOSE_SLOW;
-    case 3012:
-    case 3502:
-      return CRIER_CLOSE_TIMEOUT;
-    case 3501:
-    case 3506:
-      return CRIER_CLOSE_PROTOCOL;
-    default:
-      return CRIER_CLOSE_SERVER;
-    }
-}
-
 static void
 cf_disconnect (gpointer    td,
                guint       code,
@@ -639,7 +619,7 @@ cf_disconnect (gpointer    td,
   g_string_append_printf (line, "%s{\"disconnect\":{\"code\":%u,\"reason\":", c->uni ? "" : "{\"push\":", code);
   crier_json_append_string (line, reason != NULL ? reason : "");
   g_string_append (line, c->uni ? "}}" : "}}}");
-  crier_stream_end (c->stream, line->str, close_reason_for (code));
+  crier_stream_end (c->stream, line->str, crier_close_reason_for_code (code));
 }
 
 static void
