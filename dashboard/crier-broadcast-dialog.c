@@ -9,6 +9,7 @@
 
 #include "crier-broadcast-dialog.h"
 #include "crier-json.h"
+#include "crier-util.h"
 
 #include <glib/gi18n.h>
 #include <string.h>
@@ -77,6 +78,9 @@ crier_broadcast_dialog_validate (CrierBroadcastDialog *self)
 
   if (strlen (json) > CRIER_ADMIN_MAX_DATA_SIZE)
     gtk_label_set_text (self->error_label, _("The message is larger than 64 KiB."));
+  else if (json[strspn (json, " \t\r\n")] != '\0' && !crier_json_single_value (json, -1))
+    gtk_label_set_text (self->error_label,
+                        _("Not valid JSON: type one value, with \\u escapes of four hex digits and surrogates in pairs."));
   else if (!json_parser_load_from_data (parser, json, -1, &error))
     {
       /* Translators: %s is json-glib's parse error. */

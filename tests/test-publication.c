@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include "crier-publication.h"
+#include "crier-util.h"
 
 #include <json-glib/json-glib.h>
 #include <string.h>
@@ -308,6 +309,34 @@ test_compact_verbatim (void)
   }
 }
 
+/* crier_json_single_value () guards json-glib 1.6, which leaks on inputs
+ * holding several values or a malformed surrogate pair. */
+static void
+test_single_value (void)
+{
+  const char *good[] = {
+    "{}", " [1, {\"a\": \"}\"}] \n", "\"x\"", "42", "true", "\"\\u00e9\"",
+    "\"\\uD83D\\uDE00\"", "[\"\\ud83d\\ude00\", \"\\\\u\"]", "\"\\\\uD800\"",
+  };
+  const char *bad[] = {
+    "", "  ", "{}{}", "{} []", "1 2", "[1]]", "\"open", "[",
+    "\"\\uD800\\u0041\"", "{\"\\uD800\\u0041\":1}", "[\"\\uDC00\"]",
+    "\"\\uD800\"", "\"\\uD800x\"", "\"\\uDBFF\\uE000\"", "\"\\uDD\"",
+    "{\"\\uDD\"\\uDDsmsmsm}", "\"\\u12g4\"", "\"\\u",
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (good); i++)
+    if (!crier_json_single_value (good[i], -1))
+      g_error ("refused %s", good[i]);
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    if (crier_json_single_value (bad[i], -1))
+      g_error ("accepted %s", bad[i]);
+
+  /* The length given is the end, also inside an escape. */
+  g_assert_false (crier_json_single_value ("\"\\uD83D\\uDE00\"", 8));
+  g_assert_true (crier_json_single_value ("[1] junk", 3));
+}
+
 static void
 test_compact_rejects (void)
 {
@@ -317,6 +346,7 @@ test_compact_rejects (void)
     "0x10", "\"unterminated", "\"raw\nnewline\"", "\"tab\tinside\"", "\"bad \\x escape\"",
     "\"\\u12\"", "\"\\u12g4\"", "[1] [2]", "{\"a\":1}x", "1 2", "[1}", "{\"a\":1]", "// c\n1",
     "/* c */ 1", "NaN", "Infinity", "\xff", "\"\xc3\x28\"", "[\"a\"\"b\"]",
+    "\"\\uD800\\u0041\"", "[\"\\uDC00\"]",
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
@@ -412,6 +442,7 @@ main (int   argc,
   g_test_add_func ("/publication/size-and-refs", test_size_and_refs);
   g_test_add_func ("/json/compact/pretty", test_compact_pretty);
   g_test_add_func ("/json/compact/verbatim", test_compact_verbatim);
+  g_test_add_func ("/json/single-value", test_single_value);
   g_test_add_func ("/json/compact/rejects", test_compact_rejects);
   g_test_add_func ("/json/compact/depth", test_compact_depth);
   g_test_add_func ("/json/append-string", test_append_string);
