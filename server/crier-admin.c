@@ -18,6 +18,7 @@
 #include "crier-admin.h"
 
 #include <errno.h>
+#include <gio/gunixsocketaddress.h>
 #include <glib/gstdio.h>
 #include <math.h>
 #include <string.h>
@@ -41,6 +42,9 @@
 #define RATE_SAMPLE_LIMIT        100      /* ... read from at most this many of history */
 #define INSPECT_LIST_LIMIT       1000     /* sessions and presence entries in inspect_channel */
 #define REFUSAL_LOG_INTERVAL_US  (10 * G_USEC_PER_SEC)
+#define TLS_HANDSHAKE_TIMEOUT_S  10
+/* On the remote address handed to libsoup for a Unix peer: its uid + 1. */
+#define PEER_UID_KEY             "crier-admin-peer-uid"
 
 typedef struct
 {
@@ -54,6 +58,16 @@ typedef struct
   gboolean    opened;      /* the upgrade completed (on_open ran) */
   gboolean    abandoned;   /* the upgrade never completed */
 } AdminClient;
+
+typedef struct
+{
+  CrierAdmin     *admin;       /* NULL once the admin is gone */
+  GIOStream      *tls;         /* GTlsServerConnection over the socket */
+  GSocketAddress *local;
+  GSocketAddress *remote;
+  GCancellable   *cancellable;
+  guint           timeout_id;
+} AdminHandshake;
 
 typedef struct
 {
@@ -73,6 +87,9 @@ struct _CrierAdmin
   CrierMetrics          *metrics;
   CrierWsOptions         ws_options;
 
+  GSocketService        *service;         /* accepts on the Unix and TCP sockets */
+  GTlsCertificate       *tls;             /* [tls] admin for TCP; NULL: plain */
+  GPtrArray             *handshakes;      /* AdminHandshake*, TLS in progress */
   char                  *socket_path;     /* ours, listening; NULL if none */
   dev_t                  socket_dev;
   ino_t                  socket_ino;
@@ -1413,18 +1430,18 @@ authorize (CrierAdmin        *self,
            SoupServerMessage *msg,
            char             **peer)
 {
-  GSocket *socket = soup_server_message_get_socket (msg);
+  GSocketAddress *remote = soup_server_message_get_remote_address (msg);
 
-  if (socket != NULL && g_socket_get_family (socket) == G_SOCKET_FAMILY_UNIX)
+  /* on_incoming() tagged a Unix peer's address with its uid. */
+  if (G_IS_UNIX_SOCKET_ADDRESS (remote))
     {
-      g_autoptr(GError) error = NULL;
-      g_autoptr(GCredentials) creds = g_socket_get_credentials (socket, &error);
-      uid_t uid = creds != NULL ? g_credentials_get_unix_user (creds, &error) : (uid_t) -1;
+      guint tag = GPOINTER_TO_UINT (g_object_get_data (G_OBJECT (remote), PEER_UID_KEY));
+      uid_t uid = tag != 0 ? (uid_t) (tag - 1) : (uid_t) -1;
 
       if (uid == (uid_t) -1 || !crier_admin_peer_uid_allowed (uid, getuid ()))
         {
           g_autofree char *what = uid == (uid_t) -1
-            ? g_strdup_printf ("a Unix peer without credentials (%s)", error ? error->message : "?")
+            ? g_strdup ("a Unix peer without credentials")
             : g_strdup_printf ("Unix peer uid %u (only uid %u and root may connect)",
                                (guint) uid, (guint) getuid ());
 
@@ -1586,6 +1603,122 @@ socket_is_live (const char *path)
          g_error_matches (error, G_IO_ERROR, G_IO_ERROR_PENDING);
 }
 
+/* ---- accepting ------------------------------------------------------------ */
+
+/* libsoup 3.2's own listener leaks the GSocket of every connection it
+ * accepts (fixed in 3.4), which a Prometheus scrape every 15 s would turn
+ * into steady growth; so the admin accepts with a GSocketService and hands
+ * each connection to libsoup with soup_server_accept_iostream().  The
+ * remote address given to libsoup is where authorize() finds a Unix
+ * peer's uid, read here from SO_PEERCRED. */
+
+static void
+handshake_free (AdminHandshake *hs)
+{
+  g_clear_handle_id (&hs->timeout_id, g_source_remove);
+  g_clear_object (&hs->tls);
+  g_clear_object (&hs->local);
+  g_clear_object (&hs->remote);
+  g_clear_object (&hs->cancellable);
+  g_free (hs);
+}
+
+static gboolean
+handshake_timeout (gpointer user_data)
+{
+  AdminHandshake *hs = user_data;
+
+  hs->timeout_id = 0;
+  g_cancellable_cancel (hs->cancellable);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+handshake_done (GObject      *source,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  AdminHandshake *hs = user_data;
+  CrierAdmin *self = hs->admin;
+  g_autoptr(GError) error = NULL;
+  gboolean ok = g_tls_connection_handshake_finish (G_TLS_CONNECTION (source), result, &error);
+
+  if (self != NULL)
+    {
+      g_ptr_array_remove_fast (self->handshakes, hs);
+      if (!ok)
+        {
+          g_autofree char *host = g_inet_address_to_string (
+            g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (hs->remote)));
+          g_autofree char *what = g_strdup_printf ("TCP peer %s: TLS handshake failed (%s)", host,
+                                                   hs->timeout_id == 0 ? "timed out" : error->message);
+
+          log_refusal (self, what);
+        }
+      else if (!soup_server_accept_iostream (self->soup, hs->tls, hs->local, hs->remote, &error))
+        g_warning ("admin: cannot serve a connection: %s", error->message);
+    }
+  /* Unless libsoup took it, the last reference closes the socket. */
+  handshake_free (hs);
+}
+
+static gboolean
+on_incoming (GSocketService    *service,
+             GSocketConnection *connection,
+             GObject           *source_object,
+             gpointer           user_data)
+{
+  CrierAdmin *self = user_data;
+  GSocket *socket = g_socket_connection_get_socket (connection);
+  g_autoptr(GSocketAddress) local = g_socket_connection_get_local_address (connection, NULL);
+  g_autoptr(GSocketAddress) remote = NULL;
+  g_autoptr(GError) error = NULL;
+
+  if (g_socket_get_family (socket) == G_SOCKET_FAMILY_UNIX)
+    {
+      g_autoptr(GCredentials) creds = g_socket_get_credentials (socket, NULL);
+      uid_t uid = creds != NULL ? g_credentials_get_unix_user (creds, NULL) : (uid_t) -1;
+
+      /* An object of this connection's own, to carry its uid. */
+      remote = g_unix_socket_address_new_with_type ("", 0, G_UNIX_SOCKET_ADDRESS_ANONYMOUS);
+      if (uid != (uid_t) -1)
+        g_object_set_data (G_OBJECT (remote), PEER_UID_KEY, GUINT_TO_POINTER ((guint) uid + 1));
+    }
+  else
+    remote = g_socket_connection_get_remote_address (connection, NULL);
+
+  /* The peer already went away. */
+  if (local == NULL || remote == NULL)
+    return TRUE;
+
+  if (self->tls != NULL && g_socket_get_family (socket) != G_SOCKET_FAMILY_UNIX)
+    {
+      AdminHandshake *hs;
+      GIOStream *tls = g_tls_server_connection_new (G_IO_STREAM (connection), self->tls, &error);
+
+      if (tls == NULL)
+        {
+          g_warning ("admin: no TLS for a connection: %s", error->message);
+          return TRUE;
+        }
+      hs = g_new0 (AdminHandshake, 1);
+      hs->admin = self;
+      hs->tls = tls;
+      hs->local = g_steal_pointer (&local);
+      hs->remote = g_steal_pointer (&remote);
+      hs->cancellable = g_cancellable_new ();
+      hs->timeout_id = g_timeout_add_seconds (TLS_HANDSHAKE_TIMEOUT_S, handshake_timeout, hs);
+      g_ptr_array_add (self->handshakes, hs);
+      g_tls_connection_handshake_async (G_TLS_CONNECTION (tls), G_PRIORITY_DEFAULT,
+                                        hs->cancellable, handshake_done, hs);
+      return TRUE;
+    }
+
+  if (!soup_server_accept_iostream (self->soup, G_IO_STREAM (connection), local, remote, &error))
+    g_warning ("admin: cannot serve a connection: %s", error->message);
+  return TRUE;
+}
+
 static gboolean
 open_unix_socket (CrierAdmin  *self,
                   const char  *path,
@@ -1664,7 +1797,7 @@ open_unix_socket (CrierAdmin  *self,
     }
   g_socket_set_listen_backlog (socket, 64);
   if (!g_socket_listen (socket, error) ||
-      !soup_server_listen_socket (self->soup, socket, 0, error))
+      !g_socket_listener_add_socket (G_SOCKET_LISTENER (self->service), socket, NULL, error))
     {
       g_prefix_error (error, "admin socket %s: ", path);
       g_unlink (path);
@@ -1705,14 +1838,13 @@ open_tcp_socket (CrierAdmin  *self,
   ip = g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (address));
   socket = g_socket_new (g_socket_address_get_family (address), G_SOCKET_TYPE_STREAM,
                          G_SOCKET_PROTOCOL_TCP, error);
-  /* [tls] admin: libsoup's own listener does the TLS handshake. */
+  /* [tls] admin: on_incoming() does the TLS handshake. */
   tls = crier_server_get_admin_tls_certificate (self->server);
-  if (tls != NULL)
-    soup_server_set_tls_certificate (self->soup, tls);
+  g_set_object (&self->tls, tls);
   if (socket == NULL ||
       !g_socket_bind (socket, address, TRUE, error) ||
       !g_socket_listen (socket, error) ||
-      !soup_server_listen_socket (self->soup, socket, tls != NULL ? SOUP_SERVER_LISTEN_HTTPS : 0, error))
+      !g_socket_listener_add_socket (G_SOCKET_LISTENER (self->service), socket, NULL, error))
     {
       g_prefix_error (error, "[admin] listen %s: ", listen);
       return FALSE;
@@ -1769,6 +1901,11 @@ crier_admin_start (CrierAdmin  *self,
   soup_server_add_handler (self->soup, NULL, handle_not_found, self, NULL);
   soup_server_add_handler (self->soup, CRIER_ADMIN_PATH, handle_admin, self, NULL);
   soup_server_add_handler (self->soup, CRIER_ADMIN_METRICS_PATH, handle_metrics, self, NULL);
+  if (!crier_soup_anchor_keepalive (self->soup, error))
+    return FALSE;
+  self->service = g_socket_service_new ();
+  self->handshakes = g_ptr_array_new ();
+  g_signal_connect (self->service, "incoming", G_CALLBACK (on_incoming), self);
 
   socket_path = is_default ? crier_admin_default_socket_path () : g_strdup (config->admin_socket);
   {
@@ -1828,6 +1965,23 @@ crier_admin_free (CrierAdmin *self)
       soup_server_remove_handler (self->client_soup, CRIER_ADMIN_METRICS_PATH);
       g_clear_object (&self->client_soup);
     }
+  if (self->service != NULL)
+    {
+      g_socket_service_stop (self->service);
+      g_socket_listener_close (G_SOCKET_LISTENER (self->service));
+      g_signal_handlers_disconnect_by_func (self->service, on_incoming, self);
+      g_clear_object (&self->service);
+    }
+  /* Their callbacks still come, after this, and only free them. */
+  for (guint i = 0; self->handshakes != NULL && i < self->handshakes->len; i++)
+    {
+      AdminHandshake *hs = g_ptr_array_index (self->handshakes, i);
+
+      hs->admin = NULL;
+      g_cancellable_cancel (hs->cancellable);
+    }
+  g_clear_pointer (&self->handshakes, g_ptr_array_unref);
+  g_clear_object (&self->tls);
   if (self->soup != NULL)
     {
       soup_server_disconnect (self->soup);
@@ -2022,7 +2176,7 @@ void
 crier_admin_set_tls_certificate (CrierAdmin      *self,
                                  GTlsCertificate *certificate)
 {
-  /* libsoup binds its listeners' certificate to this property. */
-  if (self->soup != NULL && self->tcp_port != 0 && certificate != NULL)
-    soup_server_set_tls_certificate (self->soup, certificate);
+  /* New connections use it; open ones keep theirs. */
+  if (self->tcp_port != 0 && certificate != NULL)
+    g_set_object (&self->tls, certificate);
 }

@@ -12,6 +12,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <gio/gunixsocketaddress.h>
+#include <glib/gstdio.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string.h>
@@ -876,4 +878,30 @@ const char *
 crier_listener_get_address (CrierListener *self)
 {
   return self->address;
+}
+
+/* ---- keep-alive anchor ---------------------------------------------------- */
+
+gboolean
+crier_soup_anchor_keepalive (SoupServer  *soup,
+                             GError     **error)
+{
+  g_autofree char *dir = g_dir_make_tmp ("crierd-XXXXXX", error);
+  g_autofree char *path = NULL;
+  g_autoptr(GSocket) socket = NULL;
+  g_autoptr(GSocketAddress) address = NULL;
+  gboolean ok;
+
+  if (dir == NULL)
+    return FALSE;
+  path = g_build_filename (dir, "anchor", NULL);
+  socket = g_socket_new (G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT, error);
+  address = g_unix_socket_address_new (path);
+  ok = socket != NULL &&
+       g_socket_bind (socket, address, FALSE, error) &&
+       g_socket_listen (socket, error) &&
+       soup_server_listen_socket (soup, socket, 0, error);
+  g_unlink (path);
+  g_rmdir (dir);
+  return ok;
 }

@@ -101,6 +101,14 @@ gboolean         crier_parse_listen_address (const char       *address,
                                              socklen_t        *out_len,
                                              GError          **error);
 
+/* libsoup 3.2 keeps an HTTP/1.1 connection alive after a response only
+ * when the SoupServer has a listener of its own (request_finished() checks
+ * priv->listeners), and connections given with soup_server_accept_iostream()
+ * do not count.  This gives @soup one that nobody can reach: a Unix socket
+ * whose path is removed at once. */
+gboolean         crier_soup_anchor_keepalive (SoupServer      *soup,
+                                              GError         **error);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CrierListener, crier_listener_free)
 
 G_END_DECLS

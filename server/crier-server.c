@@ -565,34 +565,6 @@ crier_server_is_draining (CrierServer *self)
 
 /* ---- start -------------------------------------------------------------- */
 
-/* libsoup 3.2 keeps an HTTP/1.1 connection alive after a response only when
- * the SoupServer has at least one listener of its own (request_finished()
- * checks priv->listeners), and ours are not libsoup's. Give it one that
- * nobody can ever reach: a Unix socket whose path is removed at once. */
-static gboolean
-anchor_keepalive (CrierServer *self,
-                  GError     **error)
-{
-  g_autofree char *dir = g_dir_make_tmp ("crierd-XXXXXX", error);
-  g_autofree char *path = NULL;
-  g_autoptr(GSocket) socket = NULL;
-  g_autoptr(GSocketAddress) address = NULL;
-  gboolean ok;
-
-  if (dir == NULL)
-    return FALSE;
-  path = g_build_filename (dir, "anchor", NULL);
-  socket = g_socket_new (G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT, error);
-  address = g_unix_socket_address_new (path);
-  ok = socket != NULL &&
-       g_socket_bind (socket, address, FALSE, error) &&
-       g_socket_listen (socket, error) &&
-       soup_server_listen_socket (self->soup, socket, 0, error);
-  g_unlink (path);
-  g_rmdir (dir);
-  return ok;
-}
-
 static gint64
 raise_fd_limit (void)
 {
@@ -639,7 +611,7 @@ crier_server_start (CrierServer *self,
     return FALSE;
   crier_conn_budget_set_tls_certificate (self->budget, self->tls_certificate);
 
-  if (!anchor_keepalive (self, error))
+  if (!crier_soup_anchor_keepalive (self->soup, error))
     return FALSE;
 
   {

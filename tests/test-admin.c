@@ -1841,6 +1841,22 @@ test_metrics (void)
   g_assert_nonnull (strstr (body, "\ncrier_broker_up 1\n"));
   g_assert_nonnull (strstr (body, "crier_disconnects_total{reason=\"slow\"} 0\n"));
 
+  /* Keep-alive on the admin socket (its connections reach libsoup through
+   * soup_server_accept_iostream): a scraper's second request, pipelined on
+   * the same connection, is answered too. */
+  {
+    g_autofree char *headers2 = NULL;
+    g_autofree char *body2 = NULL;
+
+    status = http_exchange (unix_connect (f.socket_path),
+                            "GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n"
+                            "GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+                            &headers2, &body2);
+    g_assert_cmpuint (status, ==, 200);
+    g_assert_null (strstr (headers2, "Connection: close"));
+    g_assert_nonnull (strstr (body2, "HTTP/1.1 200 OK\r\n"));
+  }
+
   /* On the client listener only when asked for. */
   g_clear_pointer (&body, g_free);
   g_assert_cmpuint (test_http_request (crier_server_get_port (f.server), "GET", "/metrics", NULL, &body), ==, 200);
