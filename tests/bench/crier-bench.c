@@ -237,6 +237,7 @@ typedef struct
   gint64           connect_start_ns;
   gint64           connect_end_ns;
   gint64           hold_until_ns;
+  guint            hold_ms;           /* --idle-only: how long to hold */
   gint64           settle_until_ns;
   gint64           pub_start_ns;
   gint64           pub_stop_ns;
@@ -1910,7 +1911,7 @@ bench_tick (Bench  *b,
         }
       if (b->idle_only)
         {
-          b->hold_until_ns = now + NS_PER_SEC;
+          b->hold_until_ns = now + (gint64) b->hold_ms * NS_PER_MS;
           b->phase = PHASE_HOLD;
           break;
         }
@@ -2488,6 +2489,7 @@ main (int   argc,
   gint64 messages = 0;
   double rate = 0, duration = 60;
   gboolean idle_only = FALSE, json_only = FALSE, quiet = FALSE;
+  int hold_ms = 1000;
   struct sigaction sa = { 0 };
   int status;
   guint i;
@@ -2514,7 +2516,9 @@ main (int   argc,
     { "server-pid", 0, 0, G_OPTION_ARG_INT, &server_pid,
       "Server process to sample CPU and RSS of (/proc)", "PID" },
     { "idle-only", 0, 0, G_OPTION_ARG_NONE, &idle_only,
-      "Connect, hold 1 s, report connect rate and RSS per idle connection", NULL },
+      "Connect, hold (--hold-ms), report connect rate and RSS per idle connection", NULL },
+    { "hold-ms", 0, 0, G_OPTION_ARG_INT, &hold_ms,
+      "With --idle-only: keep the connections open this long (default 1000)", "MS" },
     { "slow", 0, 0, G_OPTION_ARG_INT, &slow,
       "Extra subscribers that never read after the handshake", "K" },
     { "ws-init", 0, 0, G_OPTION_ARG_STRING, &ws_init,
@@ -2586,7 +2590,8 @@ main (int   argc,
   if (concurrency < 1 || concurrency > 65536 || inflight < 1 || inflight > 1024 ||
       rate < 0 || rate > 10e6 || messages < 0 || duration <= 0 || duration > 600 ||
       size < 64 || size > 16 * 1024 * 1024 || settle_ms < 0 || settle_ms > 60000 ||
-      handshake_timeout_ms < 1 || handshake_timeout_ms > 600000)
+      handshake_timeout_ms < 1 || handshake_timeout_ms > 600000 ||
+      hold_ms < 0 || hold_ms > 600000)
     {
       g_printerr ("crier-bench: option out of range (see --help; --size >= 64, "
                   "--duration <= 600)\n");
@@ -2629,6 +2634,7 @@ main (int   argc,
   b->size = (guint) size;
   b->server_pid = server_pid;
   b->idle_only = idle_only;
+  b->hold_ms = (guint) hold_ms;
   b->json_only = json_only;
   b->quiet = quiet || json_only;
   b->settle_ms = (guint) settle_ms;

@@ -113,30 +113,45 @@ if want idle; then
   crier ws-idle "${raw[@]}" -- --sub-url 'ws://127.0.0.1:@PORT@/debug/ws' --clients $idle_n --idle-only --duration 60
   nchan_run ws-idle -- --clients $idle_n --idle-only --duration 60
 fi
-if want httplat; then
-  # A trivial HTTP request while 10,000 WebSocket clients stay connected
-  # (they receive one publish per second): median and p99 of 200 requests.
+# httplat NAME -- bench options: 200 `GET /healthz`, each on a new
+# connection (http-probe.py: connect to last body byte, 20 per second)
+# while the bench holds its clients; median and p99.
+httplat() {
+  local name=$1; shift 2
+  local tmpd runner port
   tmpd=$(mktemp -d /tmp/crier-httplat.XXXXXX)
   "$here/run-crierd.sh" --crierd "$crierd" --bench "$bench" "${raw[@]}" --port-out "$tmpd/port" -- --json \
-    "${raw_urls[@]}" --clients $idle_n --rate 1 --messages 25 --duration 60 > "$tmpd/bench.json" 2>/dev/null &
+    "$@" > "$tmpd/bench.json" 2>/dev/null &
   runner=$!
   for _ in $(seq 1 100); do [ -s "$tmpd/port" ] && break; sleep 0.1; done
   sleep 8
   port=$(cat "$tmpd/port")
-  for _ in $(seq 1 200); do
-    curl -s -o /dev/null -w '%{time_total}\n' "http://127.0.0.1:$port/healthz"
-  done > "$tmpd/times"
+  "$here/http-probe.py" --port "$port" --path /healthz --count 200 --interval 0 > "$tmpd/times-b2b"
+  "$here/http-probe.py" --port "$port" --path /healthz --count 200 --interval 0.05 > "$tmpd/times"
   wait $runner || true
-  python3 - "$tmpd/times" "$tmpd/bench.json" >> "$results" <<'PY'
+  python3 - "$name" "$tmpd/times" "$tmpd/times-b2b" "$tmpd/bench.json" >> "$results" <<'PY'
 import json, sys
-t = sorted(float(x) * 1000 for x in open(sys.argv[1]) if x.strip())
-b = open(sys.argv[2]).read().strip().splitlines()
+def stats(path):
+    t = sorted(float(x) for x in open(path) if x.strip())
+    return {"p50": t[len(t) // 2], "p99": t[int(len(t) * 0.99) - 1], "n": len(t)} if t else None
+b = open(sys.argv[4]).read().strip().splitlines()
 r = json.loads(b[-1]) if b else {}
-r["http_ms"] = {"p50": t[len(t) // 2], "p99": t[int(len(t) * 0.99) - 1], "n": len(t)} if t else None
-print(json.dumps({"scenario": "http-latency-10k-idle", "server": "crierd", "result": r}))
+r["http_ms"] = stats(sys.argv[2])
+r["http_ms_back_to_back"] = stats(sys.argv[3])
+print(json.dumps({"scenario": sys.argv[1], "server": "crierd", "result": r}))
 PY
   rm -rf "$tmpd"
-  printf '  %-28s %-7s done\n' http-latency-10k-idle crierd >&2
+  printf '  %-28s %-7s done\n' "$name" crierd >&2
+}
+if want httplat; then
+  # A baseline with one client; with 10,000 idle WebSocket clients
+  # (connected, no traffic); then with the same clients each receiving one
+  # publication per second.
+  httplat http-latency-1-client -- --sub-url 'ws://127.0.0.1:@PORT@/debug/ws' \
+    --clients 1 --idle-only --hold-ms 25000 --duration 60
+  httplat http-latency-10k-idle -- --sub-url 'ws://127.0.0.1:@PORT@/debug/ws' \
+    --clients $idle_n --idle-only --hold-ms 25000 --duration 60
+  httplat http-latency-10k-1msg-per-s -- "${raw_urls[@]}" --clients $idle_n --rate 1 --messages 25 --duration 60
 fi
 if want slow; then
   crier ws-slow-readers "${raw[@]}" --set limits.outbound_soft_limit=256KiB --set limits.outbound_hard_limit=1MiB -- \
@@ -161,10 +176,11 @@ for name, servers in by.items():
               f"{f(lat.get('p50'),'{:.2f}'):>7} {f(lat.get('p99'),'{:.2f}'):>7} {f(lat.get('p999'),'{:.2f}'):>7} "
               f"{f(r.get('server_cpu_us_per_delivery'),'{:.2f}'):>8} {f(r.get('connects_per_sec')):>7} "
               f"{f(r.get('rss_per_conn_bytes')):>7} {f(r.get('slow_evicted')):>7} {f(r.get('server_rss_peak_kb')):>8}")
-        if r.get("http_ms"):
-            h = r["http_ms"]
-            print(f"{'':<26} {'':<7} trivial HTTP request with {r.get('clients')} WebSockets open: "
-                  f"p50 {h['p50']:.2f} ms, p99 {h['p99']:.2f} ms over {h['n']} requests")
+        for key, how in (("http_ms", "20/s"), ("http_ms_back_to_back", "back to back")):
+            h = r.get(key)
+            if h:
+                print(f"{'':<26} {'':<7} GET /healthz ({how}) with {r.get('clients')} WebSockets open: "
+                      f"p50 {h['p50']:.2f} ms, p99 {h['p99']:.2f} ms over {h['n']} requests")
 print()
 for name, servers in by.items():
     c, n = servers.get("crierd"), servers.get("nchan")
