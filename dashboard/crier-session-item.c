@@ -249,6 +249,13 @@ crier_session_item_get_transport (CrierSessionItem *self)
 }
 
 const char *
+crier_session_item_get_search_key (CrierSessionItem *self)
+{
+  g_return_val_if_fail (CRIER_IS_SESSION_ITEM (self), NULL);
+  return self->search_key;
+}
+
+const char *
 crier_session_item_get_remote (CrierSessionItem *self)
 {
   g_return_val_if_fail (CRIER_IS_SESSION_ITEM (self), NULL);

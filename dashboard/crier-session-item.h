@@ -24,6 +24,8 @@ const char       *crier_session_item_get_id         (CrierSessionItem           
 const char       *crier_session_item_get_user       (CrierSessionItem            *self);
 const char       *crier_session_item_get_transport  (CrierSessionItem            *self);
 const char       *crier_session_item_get_remote     (CrierSessionItem            *self);
+/* Casefolded user, transport and remote, for substring search. */
+const char       *crier_session_item_get_search_key (CrierSessionItem            *self);
 const char       *crier_session_item_get_user_agent (CrierSessionItem            *self);
 gint64            crier_session_item_get_connected_at (CrierSessionItem          *self);
 guint             crier_session_item_get_subscriptions (CrierSessionItem         *self);

@@ -14,6 +14,7 @@
 #include "config.h"
 
 #include "crier-sessions-page.h"
+#include "crier-session-rows.h"
 #include "crier-json.h"
 #include "crier-format.h"
 
@@ -31,16 +32,26 @@ struct _CrierSessionsPage
   GHashTable         *channel_matches;   /* session ids subscribed to a matching channel */
   guint               inspect_id;
   char               *inspected;         /* session id */
+  CrierSessionItem   *selected;          /* follows its row through filtering */
+  char               *search_text;       /* casefolded, NULL: no text filter */
   GStrv               inspected_channels;
   CrierKickDialog    *kick_dialog;
 
   /* Template children */
   CrierSessionList   *session_list;
   GtkSingleSelection *selection;
+  CrierSessionRows   *rows;
   GtkFilterListModel *filter_model;
-  GtkStringFilter    *text_filter;
+  GtkCustomFilter    *text_filter;
   GtkCustomFilter    *channel_filter;
   GtkColumnView      *column_view;
+  GtkColumnViewColumn *user_column;
+  GtkColumnViewColumn *transport_column;
+  GtkColumnViewColumn *remote_column;
+  GtkColumnViewColumn *connected_column;
+  GtkColumnViewColumn *subscriptions_column;
+  GtkColumnViewColumn *sent_column;
+  GtkColumnViewColumn *id_column;
   GtkSearchEntry     *search_entry;
   GtkWidget          *inspector;
   AdwPreferencesGroup *channels_group;
@@ -105,7 +116,75 @@ crier_sessions_page_format_n_sessions (gpointer unused,
   return g_strdup_printf (_("%u of %u"), n_shown, n_total);
 }
 
+/* ---- cells ---------------------------------------------------------------- */
+
+/* Every cell is a label bound to one property of the row's item, through
+ * a format function or not.  Built in code, not by GtkBuilderListItemFactory:
+ * that one parses its XML template for every cell it sets up, and GTK 4.8
+ * sets up new cells for all visible rows whenever a filter replaces them,
+ * 7 columns x 40 rows at a time (docs/benchmarks.md). */
+static void
+cell_setup (GtkSignalListItemFactory *factory,
+            GtkListItem              *list_item,
+            gpointer                  user_data)
+{
+  GtkExpression *expression = user_data;
+  GtkWidget *label = gtk_label_new (NULL);
+
+  gtk_label_set_xalign (GTK_LABEL (label), 0);
+  gtk_label_set_ellipsize (GTK_LABEL (label), PANGO_ELLIPSIZE_END);
+  gtk_list_item_set_child (list_item, label);
+  /* Lives as long as the label. */
+  gtk_expression_bind (gtk_expression_ref (expression), label, "label", list_item);
+}
+
+static void
+cell_expression_free (gpointer  data,
+                      GClosure *closure)
+{
+  gtk_expression_unref (data);
+}
+
+static GtkListItemFactory *
+cell_factory_new (const char *property,
+                  GCallback   format)
+{
+  GtkListItemFactory *factory = gtk_signal_list_item_factory_new ();
+  GtkExpression *item = gtk_property_expression_new (GTK_TYPE_LIST_ITEM, NULL, "item");
+  GtkExpression *session = gtk_property_expression_new (CRIER_TYPE_SESSION_ROW, item, "session");
+  GtkExpression *value = gtk_property_expression_new (CRIER_TYPE_SESSION_ITEM, session, property);
+  GtkExpression *label = value;
+
+  if (format != NULL)
+    label = gtk_cclosure_expression_new (G_TYPE_STRING, NULL, 1, &value, format, NULL, NULL);
+  g_signal_connect_data (factory, "setup", G_CALLBACK (cell_setup), label, cell_expression_free, 0);
+  return factory;
+}
+
+static void
+set_cell_factory (GtkColumnViewColumn *column,
+                  const char          *property,
+                  GCallback            format)
+{
+  g_autoptr(GtkListItemFactory) factory = cell_factory_new (property, format);
+
+  gtk_column_view_column_set_factory (column, factory);
+}
+
 /* ---- filtering ------------------------------------------------------------ */
+
+static gboolean
+text_filter_func (gpointer item,
+                  gpointer user_data)
+{
+  CrierSessionsPage *self = user_data;
+  const char *key;
+
+  if (self->search_text == NULL)
+    return TRUE;
+  key = crier_session_item_get_search_key (item);
+  return key != NULL && strstr (key, self->search_text) != NULL;
+}
 
 static gboolean
 channel_filter_func (gpointer item,
@@ -198,8 +277,24 @@ crier_sessions_page_search_changed_cb (CrierSessionsPage *self,
   ChannelSearch *search;
 
   /* One refilter per (debounced) search: the items carry a casefolded
-   * search key, so matching is a plain substring test. */
-  gtk_string_filter_set_search (self->text_filter, folded);
+   * search key, so matching is a plain substring test, and a longer
+   * search only looks at what the shorter one matched. */
+  if (g_strcmp0 (folded[0] != '\0' ? folded : NULL, self->search_text) != 0)
+    {
+      GtkFilterChange change = GTK_FILTER_CHANGE_DIFFERENT;
+
+      if (self->search_text == NULL)
+        change = GTK_FILTER_CHANGE_MORE_STRICT;
+      else if (folded[0] == '\0')
+        change = GTK_FILTER_CHANGE_LESS_STRICT;
+      else if (strstr (folded, self->search_text) != NULL)
+        change = GTK_FILTER_CHANGE_MORE_STRICT;
+      else if (strstr (self->search_text, folded) != NULL)
+        change = GTK_FILTER_CHANGE_LESS_STRICT;
+      g_free (self->search_text);
+      self->search_text = folded[0] != '\0' ? g_strdup (folded) : NULL;
+      gtk_filter_changed (GTK_FILTER (self->text_filter), change);
+    }
 
   g_cancellable_cancel (self->search_cancellable);
   g_clear_object (&self->search_cancellable);
@@ -227,7 +322,20 @@ crier_sessions_page_search_changed_cb (CrierSessionsPage *self,
 static CrierSessionItem *
 selected_item (CrierSessionsPage *self)
 {
-  return gtk_single_selection_get_selected_item (self->selection);
+  CrierSessionRow *row = gtk_single_selection_get_selected_item (self->selection);
+
+  return row != NULL ? crier_session_row_get_session (row) : NULL;
+}
+
+/* Rows now show other sessions: keep the selected one selected where it
+ * went, or unselect it when it is filtered out or gone. */
+static void
+crier_sessions_page_rows_remapped_cb (CrierSessionsPage *self)
+{
+  if (self->selected == NULL || selected_item (self) == self->selected)
+    return;
+  gtk_single_selection_set_selected (self->selection,
+                                     crier_session_rows_find (self->rows, self->selected));
 }
 
 static void
@@ -330,6 +438,7 @@ crier_sessions_page_selection_cb (CrierSessionsPage *self)
   CrierSessionItem *item = selected_item (self);
   const char *id = item != NULL ? crier_session_item_get_id (item) : NULL;
 
+  g_set_object (&self->selected, item);
   gtk_widget_set_visible (self->inspector, item != NULL);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "sessions.kick", item != NULL);
 
@@ -541,6 +650,7 @@ crier_sessions_page_dispose (GObject *object)
   if (self->session_list != NULL)
     crier_session_list_set_client (self->session_list, NULL);
   g_clear_object (&self->client);
+  g_clear_object (&self->selected);
   self->kick_dialog = NULL;
 
   gtk_widget_dispose_template (GTK_WIDGET (self), CRIER_TYPE_SESSIONS_PAGE);
@@ -557,6 +667,7 @@ crier_sessions_page_finalize (GObject *object)
   g_clear_pointer (&self->channel_matches, g_hash_table_unref);
   g_clear_pointer (&self->inspected, g_free);
   g_clear_pointer (&self->inspected_channels, g_strfreev);
+  g_clear_pointer (&self->search_text, g_free);
 
   G_OBJECT_CLASS (crier_sessions_page_parent_class)->finalize (object);
 }
@@ -574,16 +685,25 @@ crier_sessions_page_class_init (CrierSessionsPageClass *klass)
                                                RESOURCE_PATH "/ui/crier-sessions-page.ui");
   gtk_widget_class_bind_template_child (widget_class, CrierSessionsPage, session_list);
   gtk_widget_class_bind_template_child (widget_class, CrierSessionsPage, selection);
+  gtk_widget_class_bind_template_child (widget_class, CrierSessionsPage, rows);
   gtk_widget_class_bind_template_child (widget_class, CrierSessionsPage, filter_model);
   gtk_widget_class_bind_template_child (widget_class, CrierSessionsPage, text_filter);
   gtk_widget_class_bind_template_child (widget_class, CrierSessionsPage, channel_filter);
   gtk_widget_class_bind_template_child (widget_class, CrierSessionsPage, column_view);
+  gtk_widget_class_bind_template_child (widget_class, CrierSessionsPage, user_column);
+  gtk_widget_class_bind_template_child (widget_class, CrierSessionsPage, transport_column);
+  gtk_widget_class_bind_template_child (widget_class, CrierSessionsPage, remote_column);
+  gtk_widget_class_bind_template_child (widget_class, CrierSessionsPage, connected_column);
+  gtk_widget_class_bind_template_child (widget_class, CrierSessionsPage, subscriptions_column);
+  gtk_widget_class_bind_template_child (widget_class, CrierSessionsPage, sent_column);
+  gtk_widget_class_bind_template_child (widget_class, CrierSessionsPage, id_column);
   gtk_widget_class_bind_template_child (widget_class, CrierSessionsPage, search_entry);
   gtk_widget_class_bind_template_child (widget_class, CrierSessionsPage, inspector);
   gtk_widget_class_bind_template_child (widget_class, CrierSessionsPage, channels_group);
   gtk_widget_class_bind_template_child (widget_class, CrierSessionsPage, no_channels_row);
   gtk_widget_class_bind_template_callback (widget_class, crier_sessions_page_search_changed_cb);
   gtk_widget_class_bind_template_callback (widget_class, crier_sessions_page_selection_cb);
+  gtk_widget_class_bind_template_callback (widget_class, crier_sessions_page_rows_remapped_cb);
   gtk_widget_class_bind_template_callback (widget_class, crier_sessions_page_format_user);
   gtk_widget_class_bind_template_callback (widget_class, crier_sessions_page_format_bytes);
   gtk_widget_class_bind_template_callback (widget_class, crier_sessions_page_format_time);
@@ -602,10 +722,21 @@ crier_sessions_page_init (CrierSessionsPage *self)
 {
   g_type_ensure (CRIER_TYPE_SESSION_LIST);
   g_type_ensure (CRIER_TYPE_SESSION_ITEM);
+  g_type_ensure (CRIER_TYPE_SESSION_ROW);
+  g_type_ensure (CRIER_TYPE_SESSION_ROWS);
   gtk_widget_init_template (GTK_WIDGET (self));
+
+  set_cell_factory (self->user_column, "user", G_CALLBACK (crier_sessions_page_format_user));
+  set_cell_factory (self->transport_column, "transport", NULL);
+  set_cell_factory (self->remote_column, "remote", NULL);
+  set_cell_factory (self->connected_column, "connected-at", G_CALLBACK (crier_sessions_page_format_time));
+  set_cell_factory (self->subscriptions_column, "subscriptions", NULL);
+  set_cell_factory (self->sent_column, "bytes-out", G_CALLBACK (crier_sessions_page_format_bytes));
+  set_cell_factory (self->id_column, "id", NULL);
 
   self->cancellable = g_cancellable_new ();
   self->channel_matches = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  gtk_custom_filter_set_filter_func (self->text_filter, text_filter_func, self, NULL);
   gtk_custom_filter_set_filter_func (self->channel_filter, channel_filter_func, self, NULL);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "sessions.kick", FALSE);
 }

@@ -22,6 +22,7 @@
 #include "crier-format.h"
 #include "crier-graph.h"
 #include "crier-session-list.h"
+#include "crier-session-rows.h"
 
 typedef struct
 {
@@ -453,6 +454,122 @@ test_credentials (void)
   g_rmdir (dir);
 }
 
+static void
+count_notify (GObject    *object,
+              GParamSpec *pspec,
+              guint      *count)
+{
+  (*count)++;
+}
+
+static void
+count_signal (gpointer  instance,
+              guint    *count)
+{
+  (*count)++;
+}
+
+static CrierSessionItem *
+row_session (GListModel *rows,
+             guint       position)
+{
+  g_autoptr(CrierSessionRow) row = g_list_model_get_item (rows, position);
+
+  return crier_session_row_get_session (row);
+}
+
+/* The view's rows keep their identity through filtering and sorting: only
+ * their session changes, and the model only grows or shrinks at its end. */
+static void
+test_session_rows (void)
+{
+  g_autoptr(GListStore) store = g_list_store_new (CRIER_TYPE_SESSION_ITEM);
+  g_autoptr(GtkFilterListModel) filtered = NULL;
+  g_autoptr(CrierSessionRows) rows = NULL;
+  g_autoptr(CrierSessionRow) first = NULL;
+  g_autoptr(CrierSessionRow) third = NULL;
+  g_autoptr(GArray) changes = g_array_new (FALSE, FALSE, sizeof (Change));
+  CrierSessionItem *items[6];
+  guint first_notifies = 0, remapped = 0;
+
+  for (guint i = 0; i < G_N_ELEMENTS (items); i++)
+    {
+      g_autofree char *id = g_strdup_printf ("s%u", i);
+      g_autoptr(CrierAdminSessionInfo) info = info_new (id, i % 2 == 0 ? "even" : "odd", i);
+
+      items[i] = crier_session_item_new (info);
+      g_list_store_append (store, items[i]);
+    }
+  filtered = gtk_filter_list_model_new (g_object_ref (G_LIST_MODEL (store)), NULL);
+  rows = crier_session_rows_new (G_LIST_MODEL (filtered));
+  g_signal_connect (rows, "items-changed", G_CALLBACK (items_changed_cb), changes);
+  g_signal_connect (rows, "remapped", G_CALLBACK (count_signal), &remapped);
+
+  g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (rows)), ==, 6);
+  g_assert_true (g_list_model_get_item_type (G_LIST_MODEL (rows)) == CRIER_TYPE_SESSION_ROW);
+  first = g_list_model_get_item (G_LIST_MODEL (rows), 0);
+  third = g_list_model_get_item (G_LIST_MODEL (rows), 2);
+  g_signal_connect (first, "notify::session", G_CALLBACK (count_notify), &first_notifies);
+  g_assert_true (row_session (G_LIST_MODEL (rows), 5) == items[5]);
+
+  /* Only the odd ones: 3 rows left, the first three rows show s1 s3 s5. */
+  g_array_set_size (changes, 0);
+  {
+    g_autoptr(GtkFilter) odd = GTK_FILTER (gtk_string_filter_new (gtk_property_expression_new (CRIER_TYPE_SESSION_ITEM, NULL, "user")));
+
+    gtk_string_filter_set_search (GTK_STRING_FILTER (odd), "odd");
+    gtk_string_filter_set_match_mode (GTK_STRING_FILTER (odd), GTK_STRING_FILTER_MATCH_MODE_EXACT);
+    gtk_filter_list_model_set_filter (filtered, odd);
+  }
+  g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (rows)), ==, 3);
+  g_assert_cmpuint (changes->len, ==, 1);
+  assert_change (changes, 0, 3, 3, 0);
+  g_assert_true (row_session (G_LIST_MODEL (rows), 0) == items[1]);
+  g_assert_true (row_session (G_LIST_MODEL (rows), 1) == items[3]);
+  g_assert_true (row_session (G_LIST_MODEL (rows), 2) == items[5]);
+  g_assert_cmpuint (first_notifies, ==, 1);
+  g_assert_cmpuint (crier_session_rows_find (rows, items[3]), ==, 1);
+  g_assert_cmpuint (crier_session_rows_find (rows, items[2]), ==, G_MAXUINT);
+  g_assert_cmpuint (remapped, >=, 1);
+
+  /* Back to all: the same row objects at the top, three added at the end. */
+  g_array_set_size (changes, 0);
+  gtk_filter_list_model_set_filter (filtered, NULL);
+  g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (rows)), ==, 6);
+  g_assert_cmpuint (changes->len, ==, 1);
+  assert_change (changes, 0, 3, 0, 3);
+  {
+    g_autoptr(CrierSessionRow) again = g_list_model_get_item (G_LIST_MODEL (rows), 0);
+
+    g_assert_true (again == first);
+  }
+  g_assert_true (crier_session_row_get_session (first) == items[0]);
+  g_assert_true (crier_session_row_get_session (third) == items[2]);
+  for (guint i = 0; i < G_N_ELEMENTS (items); i++)
+    g_assert_true (row_session (G_LIST_MODEL (rows), i) == items[i]);
+  g_assert_cmpuint (first_notifies, ==, 2);
+
+  /* A removal in the middle shifts the rows after it, not before. */
+  first_notifies = 0;
+  g_array_set_size (changes, 0);
+  g_list_store_remove (store, 2);
+  g_assert_cmpuint (first_notifies, ==, 0);
+  assert_change (changes, 0, 5, 1, 0);
+  g_assert_true (row_session (G_LIST_MODEL (rows), 2) == items[3]);
+  g_assert_true (row_session (G_LIST_MODEL (rows), 4) == items[5]);
+
+  /* A replacement in place (a re-sort does this) changes no row count. */
+  g_array_set_size (changes, 0);
+  g_list_store_splice (store, 0, 2, (gpointer *) (CrierSessionItem *[]) { items[1], items[0] }, 2);
+  g_assert_cmpuint (changes->len, ==, 0);
+  g_assert_true (row_session (G_LIST_MODEL (rows), 0) == items[1]);
+  g_assert_true (row_session (G_LIST_MODEL (rows), 1) == items[0]);
+
+  g_clear_object (&rows);
+  for (guint i = 0; i < G_N_ELEMENTS (items); i++)
+    g_object_unref (items[i]);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -464,6 +581,7 @@ main (int   argc,
   g_test_add_func ("/dashboard/model/session-list/removals", test_session_list_removals);
   g_test_add_func ("/dashboard/model/session-list/resync", test_session_list_resync);
   g_test_add_func ("/dashboard/model/session-list/large-batch", test_session_list_large_batch);
+  g_test_add_func ("/dashboard/model/session-rows", test_session_rows);
   g_test_add_func ("/dashboard/model/graph/normalize", test_graph_normalize);
   g_test_add_func ("/dashboard/model/format", test_format);
   g_test_add_func ("/dashboard/model/client/backoff", test_client_backoff);
