@@ -582,6 +582,32 @@ test_admin_tls (void)
   g_assert_nonnull (strstr (g_bytes_get_data (r.body, NULL), "crier_rejections_total"));
   g_bytes_unref (r.body);
 
+  /* Plain HTTP to the TLS port: the handshake fails, the refusal is
+   * logged and the connection closed at once, with no HTTP answer. */
+  {
+    static const char plain[] = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                "Authorization: Bearer admin-secret\r\nConnection: close\r\n\r\n";
+    g_autofree char *headers = NULL;
+    gint64 start = g_get_monotonic_time ();
+    guint status = test_http_raw (crier_admin_get_tcp_port (crier_server_get_admin (server)),
+                                  plain, sizeof plain - 1, &headers, NULL);
+
+    g_assert_cmpuint (status, ==, 0);
+    g_assert_null (strstr (headers, "HTTP/1."));
+    g_assert_cmpint (g_get_monotonic_time () - start, <, 5 * G_USEC_PER_SEC);
+  }
+
+  /* ... and TLS clients are still served. */
+  g_clear_object (&msg);
+  memset (&r, 0, sizeof r);
+  msg = soup_message_new ("GET", url);
+  soup_message_headers_replace (soup_message_get_request_headers (msg), "Authorization", "Bearer admin-secret");
+  soup_session_send_and_read_async (session, msg, G_PRIORITY_DEFAULT, NULL, http_done_cb, &r);
+  WAIT_UNTIL (r.done);
+  g_assert_no_error (r.error);
+  g_assert_cmpuint (r.status, ==, 200);
+  g_bytes_unref (r.body);
+
   g_clear_object (&session);
   test_server_quit_unref (server);
   certs_clear (&certs);
