@@ -278,46 +278,46 @@ crier_format_duration_ms (gint64 ms)
   return g_strdup_printf ("%.1f h", ms / 3600000.0);
 }
 
-/* Checks the \u escape at *@pp (pointing at the backslash) and leaves
- * *@pp on its last character: four hex digits, and a UTF-16 surrogate only
- * as a high one followed at once by an escaped low one.  json-glib 1.6
- * leaks the string it was building on a malformed pair ("\uD800\u0041",
- * a lone "\uDC00\u0041"), so such input must never reach it. */
 static gboolean
-unicode_escape_ok (const char **pp,
-                   const char  *end)
+read_hex4 (const char *p,
+           guint      *out)
 {
-  const char *p = *pp;
-  guint unit = 0;
+  guint v = 0;
 
-  for (int pair = 0; pair < 2; pair++)
+  for (int i = 0; i < 4; i++)
     {
-      if (end - p < 6 || p[0] != '\\' || p[1] != 'u')
-        return FALSE;
-      unit = 0;
-      for (int i = 2; i < 6; i++)
-        {
-          int digit = g_ascii_xdigit_value (p[i]);
+      int digit = g_ascii_xdigit_value (p[i]);
 
-          if (digit < 0)
-            return FALSE;
-          unit = unit << 4 | (guint) digit;
-        }
-      p += 5;
-      if (pair == 0)
-        {
-          if (unit >= 0xdc00 && unit <= 0xdfff)
-            return FALSE;
-          if (unit < 0xd800 || unit > 0xdbff)
-            break;
-          p++;  /* on to the low half */
-        }
-      else if (unit < 0xdc00 || unit > 0xdfff)
+      if (digit < 0)
         return FALSE;
+      v = v << 4 | (guint) digit;
     }
-
-  *pp = p;
+  *out = v;
   return TRUE;
+}
+
+gsize
+crier_json_unicode_escape_len (const char *p,
+                               const char *end,
+                               gunichar   *out_char)
+{
+  guint high, low;
+
+  if (end - p < 6 || p[0] != '\\' || p[1] != 'u' || !read_hex4 (p + 2, &high) ||
+      (high >= 0xdc00 && high <= 0xdfff))
+    return 0;
+  if (high < 0xd800 || high > 0xdbff)
+    {
+      if (out_char != NULL)
+        *out_char = high;
+      return 6;
+    }
+  if (end - p < 12 || p[6] != '\\' || p[7] != 'u' || !read_hex4 (p + 8, &low) ||
+      low < 0xdc00 || low > 0xdfff)
+    return 0;
+  if (out_char != NULL)
+    *out_char = 0x10000 + ((high - 0xd800) << 10) + (low - 0xdc00);
+  return 12;
 }
 
 gboolean
@@ -349,13 +349,11 @@ crier_json_single_value (const char *text,
         {
           if (c == '\\')
             {
-              if (p + 1 < end && p[1] == 'u')
-                {
-                  if (!unicode_escape_ok (&p, end))
-                    return FALSE;
-                }
-              else
-                p++;
+              gsize n = p + 1 < end && p[1] == 'u' ? crier_json_unicode_escape_len (p, end, NULL) : 2;
+
+              if (n == 0)
+                return FALSE;
+              p += n - 1;
             }
           else if (c == '"')
             {

@@ -40,6 +40,15 @@ gboolean  crier_parse_size         (const char  *text,
 gboolean  crier_json_single_value  (const char  *text,
                                     gssize       len);
 
+/* Length of the JSON \u escape at @p (its backslash), at most @end: 6,
+ * or 12 for a UTF-16 high + low surrogate pair; 0 when the digits are not
+ * four hex digits or a surrogate stands outside such a pair (json-glib 1.6
+ * leaks on that, and RFC 8259 leaves its meaning open).  @out_char
+ * (nullable): the code point. */
+gsize     crier_json_unicode_escape_len (const char *p,
+                                         const char *end,
+                                         gunichar   *out_char);
+
 /* Human forms used in logs and crierctl: "1.5 MiB", "250 ms". */
 char     *crier_format_size        (gint64       bytes);
 char     *crier_format_duration_ms (gint64       ms);
