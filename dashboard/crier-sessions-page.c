@@ -31,8 +31,7 @@ struct _CrierSessionsPage
   GCancellable       *search_cancellable;
   GHashTable         *channel_matches;   /* session ids subscribed to a matching channel */
   guint               inspect_id;
-  char               *inspected;         /* session id */
-  CrierSessionItem   *selected;          /* follows its row through filtering */
+  CrierSessionItem   *selected;          /* inspected; follows its row through filtering */
   char               *search_text;       /* casefolded, NULL: no text filter */
   GStrv               inspected_channels;
   CrierKickDialog    *kick_dialog;
@@ -420,12 +419,12 @@ inspect_tick_cb (gpointer user_data)
   CrierSessionsPage *self = user_data;
   CrierAdminRequest *request;
 
-  if (self->inspected == NULL || self->client == NULL ||
+  if (self->selected == NULL || self->client == NULL ||
       crier_admin_client_get_state (self->client) != CRIER_ADMIN_CLIENT_CONNECTED)
     return G_SOURCE_CONTINUE;
 
   request = crier_admin_request_new (CRIER_ADMIN_REQUEST_INSPECT_SESSION);
-  request->session = g_strdup (self->inspected);
+  request->session = g_strdup (crier_session_item_get_id (self->selected));
   crier_admin_client_call_async (self->client, request, self->cancellable,
                                  inspect_cb, g_object_ref (self));
 
@@ -436,20 +435,19 @@ static void
 crier_sessions_page_selection_cb (CrierSessionsPage *self)
 {
   CrierSessionItem *item = selected_item (self);
-  const char *id = item != NULL ? crier_session_item_get_id (item) : NULL;
+  gboolean same = g_strcmp0 (item != NULL ? crier_session_item_get_id (item) : NULL,
+                             self->selected != NULL ? crier_session_item_get_id (self->selected) : NULL) == 0;
 
   g_set_object (&self->selected, item);
   gtk_widget_set_visible (self->inspector, item != NULL);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "sessions.kick", item != NULL);
 
-  if (g_strcmp0 (id, self->inspected) == 0)
+  if (same)
     return;
 
-  g_free (self->inspected);
-  self->inspected = g_strdup (id);
   set_channels (self, NULL);
   g_clear_handle_id (&self->inspect_id, g_source_remove);
-  if (id != NULL)
+  if (item != NULL)
     {
       inspect_tick_cb (self);
       self->inspect_id = g_timeout_add_seconds (1, inspect_tick_cb, self);
@@ -570,11 +568,11 @@ crier_sessions_page_unsubscribe_action (GtkWidget  *widget,
   CrierSessionsPage *self = CRIER_SESSIONS_PAGE (widget);
   CrierAdminRequest *request;
 
-  if (self->inspected == NULL || self->client == NULL)
+  if (self->selected == NULL || self->client == NULL)
     return;
 
   request = crier_admin_request_new (CRIER_ADMIN_REQUEST_UNSUBSCRIBE);
-  request->session = g_strdup (self->inspected);
+  request->session = g_strdup (crier_session_item_get_id (self->selected));
   request->channel = g_variant_dup_string (parameter, NULL);
   crier_admin_client_call_async (self->client, request, self->cancellable,
                                  unsubscribe_cb, g_object_ref (self));
@@ -665,7 +663,6 @@ crier_sessions_page_finalize (GObject *object)
 
   g_clear_object (&self->cancellable);
   g_clear_pointer (&self->channel_matches, g_hash_table_unref);
-  g_clear_pointer (&self->inspected, g_free);
   g_clear_pointer (&self->inspected_channels, g_strfreev);
   g_clear_pointer (&self->search_text, g_free);
 
