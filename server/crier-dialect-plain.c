@@ -2422,6 +2422,7 @@ plain_serve (PlainState   *st,
   /* WebSocket checks its origin itself (403 before the handshake). */
   if (!websocket && origin != NULL && !crier_origin_allowed (origin, config->allowed_origins))
     {
+      crier_cors_refused (req->path, origin, crier_server_get_limit_stats (st->server));
       plain_reply_error (st, req, SOUP_STATUS_FORBIDDEN, "origin not allowed", NULL, NULL);
       return;
     }
@@ -2443,7 +2444,8 @@ plain_serve (PlainState   *st,
     plain_open_ws (st, req->msg, channels, g_steal_pointer (&cursor), query_true (req->query, "meta"), &auth);
   else if (sse)
     {
-      if (crier_stream_check_request (req->msg, config->allowed_origins))
+      if (crier_stream_check_request (req->msg, config->allowed_origins,
+                                      crier_server_get_limit_stats (st->server)))
         plain_open_sse (st, req->msg, channels, g_steal_pointer (&cursor), query_true (req->query, "meta"), &auth);
     }
   else
@@ -2472,7 +2474,8 @@ handle_sub (SoupServer        *soup,
 
   if (method == SOUP_METHOD_OPTIONS)
     {
-      crier_cors_preflight (msg, config->allowed_origins, "GET, OPTIONS");
+      crier_cors_preflight (msg, config->allowed_origins, "GET, OPTIONS",
+                            crier_server_get_limit_stats (st->server));
       return;
     }
   if (method != SOUP_METHOD_GET)

@@ -267,6 +267,30 @@ crier_stream_remote_string (SoupServerMessage *msg)
 }
 
 /* The request's Origin when it may see the response, else NULL. */
+void
+crier_cors_refused (const char      *path,
+                    const char      *origin,
+                    CrierLimitStats *limits)
+{
+  /* The Origin is the client's: never log it raw. */
+  g_autofree char *printable = g_strescape (origin != NULL ? origin : "(none)", NULL);
+
+  if (limits != NULL)
+    limits->refused[CRIER_LIMIT_ORIGIN]++;
+  g_debug ("%s refused: origin %s not allowed", path, printable);
+}
+
+/* crier_cors_refused() for a libsoup request. */
+static void
+cors_refused_msg (SoupServerMessage *msg,
+                  CrierLimitStats   *limits)
+{
+  const char *origin = soup_message_headers_get_one (soup_server_message_get_request_headers (msg),
+                                                     "Origin");
+
+  crier_cors_refused (g_uri_get_path (soup_server_message_get_uri (msg)), origin, limits);
+}
+
 static const char *
 allowed_origin (SoupServerMessage *msg,
                 char             **allowed_origins)
@@ -283,7 +307,8 @@ allowed_origin (SoupServerMessage *msg,
 
 gboolean
 crier_stream_check_request (SoupServerMessage *msg,
-                            char             **allowed_origins)
+                            char             **allowed_origins,
+                            CrierLimitStats   *limits)
 {
   const char *origin = soup_message_headers_get_one (soup_server_message_get_request_headers (msg), "Origin");
 
@@ -296,6 +321,7 @@ crier_stream_check_request (SoupServerMessage *msg,
     }
   if (origin != NULL && !crier_origin_allowed (origin, allowed_origins))
     {
+      cors_refused_msg (msg, limits);
       soup_server_message_set_status (msg, SOUP_STATUS_FORBIDDEN, NULL);
       soup_server_message_set_response (msg, "text/plain", SOUP_MEMORY_STATIC,
                                         "origin not allowed\n", 19);
@@ -405,7 +431,8 @@ crier_cors_apply (SoupServerMessage *msg,
 void
 crier_cors_preflight (SoupServerMessage *msg,
                       char             **allowed_origins,
-                      const char        *methods)
+                      const char        *methods,
+                      CrierLimitStats   *limits)
 {
   SoupMessageHeaders *req = soup_server_message_get_request_headers (msg);
   SoupMessageHeaders *resp = soup_server_message_get_response_headers (msg);
@@ -413,6 +440,7 @@ crier_cors_preflight (SoupServerMessage *msg,
 
   if (!crier_cors_apply (msg, allowed_origins, NULL))
     {
+      cors_refused_msg (msg, limits);
       soup_server_message_set_status (msg, SOUP_STATUS_FORBIDDEN, NULL);
       soup_server_message_set_response (msg, "text/plain", SOUP_MEMORY_STATIC,
                                         "origin not allowed\n", 19);
@@ -766,7 +794,8 @@ stream_request_ok (StreamState       *st,
 
   if (method == SOUP_METHOD_OPTIONS)
     {
-      crier_cors_preflight (msg, config->allowed_origins, methods);
+      crier_cors_preflight (msg, config->allowed_origins, methods,
+                            crier_server_get_limit_stats (st->server));
       return FALSE;
     }
   if (strstr (methods, method) == NULL)
@@ -785,7 +814,8 @@ stream_request_ok (StreamState       *st,
       reply_text (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "transport disabled (debug_disable_transports)\n");
       return FALSE;
     }
-  return crier_stream_check_request (msg, config->allowed_origins);
+  return crier_stream_check_request (msg, config->allowed_origins,
+                                     crier_server_get_limit_stats (st->server));
 }
 
 static void
@@ -948,11 +978,13 @@ handle_emulation (SoupServer        *soup,
 
   if (method == SOUP_METHOD_OPTIONS)
     {
-      crier_cors_preflight (msg, config->allowed_origins, "POST, OPTIONS");
+      crier_cors_preflight (msg, config->allowed_origins, "POST, OPTIONS",
+                            crier_server_get_limit_stats (st->server));
       return;
     }
   if (!crier_cors_apply (msg, config->allowed_origins, NULL))
     {
+      cors_refused_msg (msg, crier_server_get_limit_stats (st->server));
       reply_text (msg, SOUP_STATUS_FORBIDDEN, "origin not allowed\n");
       return;
     }

@@ -23,6 +23,7 @@
 #include <libsoup/soup.h>
 
 #include "crier-engine.h"
+#include "crier-limits.h"
 #include "crier-proto-centrifuge.h"
 #include "crier-server.h"
 
@@ -66,9 +67,11 @@ struct _CrierStream
 
 /* Answers the request itself and returns FALSE when it cannot become a
  * stream: HTTP/1.0 (505: chunked encoding needs 1.1) or an Origin that
- * [server] allowed_origins does not allow (403). */
+ * [server] allowed_origins does not allow (403, counted in @limits as
+ * CRIER_LIMIT_ORIGIN when not NULL). */
 gboolean     crier_stream_check_request (SoupServerMessage        *msg,
-                                         char                    **allowed_origins);
+                                         char                    **allowed_origins,
+                                         CrierLimitStats          *limits);
 
 /* Steals the connection of @msg (call it last in the handler: @msg may be
  * gone afterwards), writes `HTTP/1.1 200 OK` with the no-cache headers,
@@ -130,10 +133,18 @@ gboolean     crier_cors_apply           (SoupServerMessage        *msg,
                                          char                    **allowed_origins,
                                          const char               *expose_headers);
 /* Answers an OPTIONS preflight: 204 with -Allow-Methods @methods,
- * -Allow-Headers and -Max-Age 300 when the origin is allowed, else 403. */
+ * -Allow-Headers and -Max-Age 300 when the origin is allowed, else 403
+ * (counted and logged by crier_cors_refused()). */
 void         crier_cors_preflight       (SoupServerMessage        *msg,
                                          char                    **allowed_origins,
-                                         const char               *methods);
+                                         const char               *methods,
+                                         CrierLimitStats          *limits);
+/* Counts a request refused for its Origin (CRIER_LIMIT_ORIGIN in @limits,
+ * when not NULL) and logs it at debug level, like a WebSocket upgrade
+ * refused for its origin.  The caller answers 403. */
+void         crier_cors_refused         (const char               *path,
+                                         const char               *origin,
+                                         CrierLimitStats          *limits);
 
 /* Answers @status (204, 304) without a body and keeps the connection
  * alive (libsoup would otherwise close it, taking the end as EOF). */

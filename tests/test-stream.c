@@ -669,6 +669,29 @@ test_cors (void)
                          connect);
   raw_send (bad, req);
   g_assert_cmpuint (raw_read_response (bad, NULL, NULL), ==, 403);
+  /* Every refusal is counted as an origin refusal, like a WebSocket's. */
+  g_assert_cmpuint (crier_server_get_limit_stats (server)->refused[CRIER_LIMIT_ORIGIN], ==, 2);
+  {
+    const char * const refused[] = {
+      "POST /connection/http_stream HTTP/1.1\r\nHost: x\r\nOrigin: http://evil.example\r\n"
+      "Content-Length: 22\r\n\r\n{\"connect\":{},\"id\":1}\n",
+      "POST /emulation HTTP/1.1\r\nHost: x\r\nOrigin: http://evil.example\r\n"
+      "Content-Length: 2\r\n\r\n{}",
+      "OPTIONS /sub/news HTTP/1.1\r\nHost: x\r\nOrigin: http://evil.example\r\n\r\n",
+      "GET /sub/news HTTP/1.1\r\nHost: x\r\nOrigin: http://evil.example\r\n"
+      "Accept: text/event-stream\r\n\r\n",
+      "GET /sub/news HTTP/1.1\r\nHost: x\r\nOrigin: http://evil.example\r\n\r\n",
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS (refused); i++)
+      {
+        g_autoptr(Raw) one = raw_new (server);
+
+        raw_send (one, refused[i]);
+        g_assert_cmpuint (raw_read_response (one, NULL, NULL), ==, 403);
+        g_assert_cmpuint (crier_server_get_limit_stats (server)->refused[CRIER_LIMIT_ORIGIN], ==, 3 + i);
+      }
+  }
 
   /* The allowed origin sees CORS headers in the stream's own head. */
   g_free (req);
@@ -681,6 +704,8 @@ test_cors (void)
   g_clear_pointer (&v, g_free);
   v = header_value (head, "Access-Control-Allow-Credentials");
   g_assert_cmpstr (v, ==, "true");
+  /* Allowed origins are not counted. */
+  g_assert_cmpuint (crier_server_get_limit_stats (server)->refused[CRIER_LIMIT_ORIGIN], ==, 7);
 
   test_server_quit_unref (server);
 }
