@@ -1,8 +1,14 @@
-/* test-limits.c: [limits] against abuse: connections per address, the
- * connection-rate limit (503 + Retry-After), the client command rate (111
- * then 3013), subscribers per channel (106), slowloris and idle keep-alive
- * timeouts of the HTTP phase, and request sizes (413, oversized heads).
- * Every refusal is counted in the server's CrierLimitStats. */
+/* test-limits.c: [limits] against abuse: the node's connection cap,
+ * connections per address, the connection-rate limit (503 + Retry-After),
+ * the client command rate (111 then 3013), channels per connection and
+ * subscribers per channel (106), slowloris and idle keep-alive timeouts of
+ * the HTTP phase, request sizes (413, oversized heads), WebSocket frame and
+ * message sizes (1009) and the origin allow-list (403).
+ *
+ * Every refusal is counted in the server's CrierLimitStats, and each test
+ * then reads the same count where operators see it: GET /metrics
+ * (crier_rejections_total{reason=...}) and the admin socket's stats sample
+ * (rejection_reasons), both over the server's admin Unix socket. */
 #include "config.h"
 
 #include <arpa/inet.h>
@@ -10,9 +16,12 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <string.h>
+#include <json-glib/json-glib.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include "crier-admin-protocol.h"
 #include "crier-ws-codec.h"
 #include "test-utils.h"
 
@@ -90,6 +99,141 @@ still_open (int fd)
   return recv (fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
 }
 
+
+/* ---- what operators see: /metrics and the admin socket ------------------ */
+
+static int
+admin_connect (CrierServer *server)
+{
+  struct sockaddr_un addr = { .sun_family = AF_UNIX };
+  int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+  g_assert_cmpint (fd, >=, 0);
+  g_strlcpy (addr.sun_path, crier_server_get_config (server)->admin_socket, sizeof addr.sun_path);
+  g_assert_cmpint (connect (fd, (struct sockaddr *) &addr, sizeof addr), ==, 0);
+  return fd;
+}
+
+/* GET /metrics on the admin socket: the Prometheus text. */
+static char *
+admin_metrics (CrierServer *server)
+{
+  const char *req = "GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+  int fd = admin_connect (server);
+  g_autofree char *all = NULL;
+  const char *body;
+
+  g_assert_cmpint (send (fd, req, strlen (req), MSG_NOSIGNAL), ==, (gssize) strlen (req));
+  all = read_until_eof (fd, 5000);
+  close (fd);
+  g_assert_true (g_str_has_prefix (all, "HTTP/1.1 200"));
+  body = strstr (all, "\r\n\r\n");
+  g_assert_nonnull (body);
+  return g_strdup (body + 4);
+}
+
+/* The value of the sample line starting with @series, or -1 without one. */
+static gint64
+prom_value (const char *text,
+            const char *series)
+{
+  g_autofree char *needle = g_strdup_printf ("\n%s ", series);
+  const char *line = strstr (text, needle);
+
+  if (line == NULL)
+    return -1;
+  return g_ascii_strtoll (line + strlen (needle), NULL, 10);
+}
+
+/* The admin protocol's get_stats over the admin socket's WebSocket: the
+ * newest stats sample (docs/admin-protocol.md). */
+static JsonObject *
+admin_stats (CrierServer *server)
+{
+  const char *call = "{\"id\":7,\"type\":\"get_stats\"}";
+  int fd = admin_connect (server);
+  g_autoptr(GByteArray) payload = g_byte_array_new ();
+  JsonObject *stats = NULL;
+  guint8 opcode;
+
+  g_assert_true (test_ws_handshake (fd, CRIER_ADMIN_PATH, NULL));
+  test_ws_send (fd, CRIER_WS_OP_TEXT, TRUE, call, strlen (call));
+  for (guint i = 0; i < 20 && stats == NULL; i++)
+    {
+      g_autoptr(JsonParser) parser = json_parser_new ();
+      g_autoptr(GError) error = NULL;
+      JsonObject *o;
+
+      g_assert_true (test_ws_read_frame (fd, &opcode, payload, 5000));
+      if (opcode != CRIER_WS_OP_TEXT)
+        continue;
+      g_assert_true (json_parser_load_from_data (parser, (const char *) payload->data,
+                                                 payload->len, &error));
+      g_assert_no_error (error);
+      o = json_node_get_object (json_parser_get_root (parser));
+      /* Events (the hello) come first; the reply carries our id. */
+      if (json_object_has_member (o, "id") && !json_object_get_null_member (o, "id") &&
+          json_object_get_int_member (o, "id") == 7)
+        stats = json_object_ref (json_object_get_object_member (o, "result"));
+    }
+  close (fd);
+  g_assert_nonnull (stats);
+  return stats;
+}
+
+/* stats.@map.@name.total (rejection_reasons, disconnect_reasons), or -1. */
+static gint64
+labelled_total (JsonObject *stats,
+                const char *map,
+                const char *name)
+{
+  JsonObject *m = json_object_get_object_member (stats, map);
+  JsonObject *entry = m != NULL && json_object_has_member (m, name) ? json_object_get_object_member (m, name) : NULL;
+
+  return entry != NULL ? json_object_get_int_member (entry, "total") : -1;
+}
+
+/* Asserts that @name of the admin sample's @map (and the Prometheus line
+ * @family{reason="@name"}) reached @expected.  Samples are taken once a
+ * second by the server tick: wait for one that has the count, then
+ * compare the last ones read, so that a wrong count fails with its value. */
+static void
+assert_counted_as (CrierServer *server,
+                   const char  *map,
+                   const char  *family,
+                   const char  *name,
+                   gint64       expected)
+{
+  g_autofree char *series = g_strdup_printf ("%s{reason=\"%s\"}", family, name);
+  gint64 deadline = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
+  gint64 admin = -1, prom = -1;
+
+  for (;;)
+    {
+      g_autoptr(JsonObject) stats = admin_stats (server);
+      g_autofree char *metrics = admin_metrics (server);
+
+      admin = labelled_total (stats, map, name);
+      prom = prom_value (metrics, series);
+      if ((admin == expected && prom == expected) || g_get_monotonic_time () > deadline)
+        break;
+      spin (200);
+    }
+  g_test_message ("%s: admin %s %" G_GINT64_FORMAT ", /metrics %" G_GINT64_FORMAT,
+                  name, map, admin, prom);
+  g_assert_cmpint (admin, ==, expected);
+  g_assert_cmpint (prom, ==, expected);
+}
+
+/* A rejection reason: crier_rejections_total and rejection_reasons. */
+static void
+assert_rejected (CrierServer *server,
+                 const char  *reason,
+                 gint64       expected)
+{
+  assert_counted_as (server, "rejection_reasons", "crier_rejections_total", reason, expected);
+}
+
 static void
 test_per_address_cap (void)
 {
@@ -130,6 +274,7 @@ test_per_address_cap (void)
 
   close (b);
   WAIT_UNTIL (crier_server_get_budget (server)->http_open == 0);
+  assert_rejected (server, "limit_per_address", 1);
   test_server_quit_unref (server);
 }
 
@@ -168,6 +313,8 @@ test_connect_rate (void)
   /* After a second there is room again. */
   spin (1100);
   g_assert_cmpuint (test_http_request (port, "GET", "/healthz", NULL, NULL), ==, 200);
+  /* (The admin socket is not a client listener: not rate limited.) */
+  assert_rejected (server, "limit_connect_rate", refused);
   test_server_quit_unref (server);
 }
 
@@ -205,6 +352,7 @@ test_connect_rate_per_address (void)
     close (fd);
     g_assert_true (g_str_has_prefix (reply, "HTTP/1.1 200"));
   }
+  assert_rejected (server, "limit_connect_rate_address", refused);
   test_server_quit_unref (server);
 }
 
@@ -267,6 +415,10 @@ test_command_rate (void)
   g_assert_cmpuint (LIMITS (server)[CRIER_LIMIT_COMMAND_ABUSE], ==, 1);
   g_string_free (seen, TRUE);
   close (fd);
+  assert_rejected (server, "limit_command_rate", 2);
+  assert_rejected (server, "limit_command_abuse", 1);
+  /* The refusals are error replies of the protocol as well. */
+  assert_rejected (server, "reply_too_many_requests", 2);
   test_server_quit_unref (server);
 }
 
@@ -341,6 +493,8 @@ test_channel_subscribers (void)
 
   close (a);
   close (b);
+  assert_rejected (server, "limit_channel_full", 1);
+  assert_rejected (server, "reply_limit_exceeded", 1);
   test_server_quit_unref (server);
 }
 
@@ -377,6 +531,7 @@ test_slowloris (void)
 
   /* A normal request is unaffected. */
   g_assert_cmpuint (test_http_request (port, "GET", "/healthz", NULL, NULL), ==, 200);
+  assert_rejected (server, "limit_request_timeout", 2);
   test_server_quit_unref (server);
 }
 
@@ -393,6 +548,7 @@ test_slow_body (void)
   g_assert_true (test_fd_wait_eof (fd, 4000));
   g_assert_cmpuint (LIMITS (server)[CRIER_LIMIT_REQUEST_TIMEOUT], ==, 1);
   close (fd);
+  assert_rejected (server, "limit_request_timeout", 1);
   test_server_quit_unref (server);
 }
 
@@ -441,6 +597,7 @@ test_idle_keepalive (void)
   g_assert_cmpint (closed_ms, <, 5500);
   g_assert_cmpuint (LIMITS (server)[CRIER_LIMIT_IDLE_TIMEOUT], ==, 1);
   close (fd);
+  assert_rejected (server, "limit_idle_timeout", 1);
   test_server_quit_unref (server);
 }
 
@@ -468,6 +625,115 @@ test_sizes (void)
   g_test_message ("200 KiB header: status %u", status);
   g_assert_cmpuint (status, !=, 200);
   g_assert_cmpuint (test_http_request (port, "GET", "/healthz", NULL, NULL), ==, 200);
+  assert_rejected (server, "api_too_large", 1);
+  test_server_quit_unref (server);
+}
+
+/* ---- limits that only had their own counters --------------------------------- */
+
+/* [server] max_connections: the one over the cap gets a 503. */
+static void
+test_listener_cap (void)
+{
+  const char *overrides[] = { "auth.allow_anonymous=true", "server.max_connections=2", NULL };
+  CrierServer *server = test_server_new (overrides);
+  int a = cf_connect (server);
+  int b = cf_connect (server);
+  int c = test_tcp_connect (crier_server_get_port (server));
+  g_autofree char *reply = read_until_eof (c, 5000);
+
+  g_assert_true (g_str_has_prefix (reply, "HTTP/1.1 503"));
+  close (c);
+  g_assert_cmpuint (crier_server_get_budget (server)->refused_cap, ==, 1);
+  assert_rejected (server, "listener_cap", 1);
+  close (a);
+  close (b);
+  test_server_quit_unref (server);
+}
+
+/* [limits] max_subscriptions: channels per connection, error 106. */
+static void
+test_channels_per_connection (void)
+{
+  const char *overrides[] = { "auth.allow_anonymous=true", "limits.max_subscriptions=2", NULL };
+  CrierServer *server = test_server_new (overrides);
+  int fd = cf_connect (server);
+  g_autoptr(GByteArray) payload = g_byte_array_new ();
+  guint8 opcode;
+
+  for (guint i = 0; i < 4; i++)
+    {
+      g_autofree char *sub = g_strdup_printf ("{\"id\":%u,\"subscribe\":{\"channel\":\"c%u\"}}", 10 + i, i);
+      g_autofree char *expect = g_strdup_printf (i < 2 ? "{\"id\":%u,\"subscribe\"" : "{\"id\":%u,\"error\":{\"code\":106",
+                                                 10 + i);
+
+      test_ws_send (fd, CRIER_WS_OP_TEXT, TRUE, sub, strlen (sub));
+      g_assert_true (test_ws_read_frame (fd, &opcode, payload, 5000));
+      g_byte_array_append (payload, (const guint8 *) "", 1);
+      g_assert_nonnull (strstr ((const char *) payload->data, expect));
+    }
+  close (fd);
+  assert_rejected (server, "reply_limit_exceeded", 2);
+  test_server_quit_unref (server);
+}
+
+/* [websocket] max_frame_size and max_message_size: close 1009, counted as
+ * protocol errors (a disconnect reason, not a refused request). */
+static void
+test_ws_sizes (void)
+{
+  const char *overrides[] = {
+    "auth.allow_anonymous=true", "websocket.max_frame_size=1KiB", "websocket.max_message_size=2KiB", NULL
+  };
+  CrierServer *server = test_server_new (overrides);
+  int frame = cf_connect (server);
+  int message = cf_connect (server);
+  g_autofree char *big = g_strnfill (1500, 'x');
+  g_autofree char *part = g_strnfill (1000, 'y');
+  g_autoptr(GByteArray) payload = g_byte_array_new ();
+  g_autofree char *metrics = NULL;
+  guint8 opcode = 0;
+
+  /* One frame over max_frame_size. */
+  test_ws_send (frame, CRIER_WS_OP_TEXT, TRUE, big, strlen (big));
+  g_assert_true (test_ws_read_frame (frame, &opcode, payload, 5000));
+  g_assert_cmpuint (opcode, ==, CRIER_WS_OP_CLOSE);
+  g_assert_cmpuint ((payload->data[0] << 8) | payload->data[1], ==, 1009);
+
+  /* Frames within the limit making a message over max_message_size. */
+  test_ws_send (message, CRIER_WS_OP_TEXT, FALSE, part, strlen (part));
+  test_ws_send (message, CRIER_WS_OP_CONTINUATION, FALSE, part, strlen (part));
+  test_ws_send (message, CRIER_WS_OP_CONTINUATION, TRUE, part, strlen (part));
+  g_assert_true (test_ws_read_frame (message, &opcode, payload, 5000));
+  g_assert_cmpuint (opcode, ==, CRIER_WS_OP_CLOSE);
+  g_assert_cmpuint ((payload->data[0] << 8) | payload->data[1], ==, 1009);
+
+  /* The close handshake ends when the client closes too. */
+  close (frame);
+  close (message);
+  assert_counted_as (server, "disconnect_reasons", "crier_disconnects_total", "protocol", 2);
+  metrics = admin_metrics (server);
+  g_assert_cmpint (prom_value (metrics, "crier_protocol_errors_total"), ==, 2);
+  test_server_quit_unref (server);
+}
+
+/* [server] allowed_origins: a WebSocket upgrade and a stream from another
+ * origin are refused with 403, and counted alike. */
+static void
+test_origin (void)
+{
+  const char *overrides[] = { "auth.allow_anonymous=true", "server.allowed_origins=http://good.example", NULL };
+  CrierServer *server = test_server_new (overrides);
+  guint16 port = crier_server_get_port (server);
+  int ws = test_tcp_connect (port);
+  const char *sse = "GET /sub/news HTTP/1.1\r\nHost: x\r\nOrigin: http://evil.example\r\n"
+                    "Accept: text/event-stream\r\nConnection: close\r\n\r\n";
+
+  g_assert_false (test_ws_handshake (ws, "/connection/websocket", "Origin: http://evil.example\r\n"));
+  close (ws);
+  g_assert_cmpuint (test_http_raw (port, sse, strlen (sse), NULL, NULL), ==, 403);
+  g_assert_cmpuint (LIMITS (server)[CRIER_LIMIT_ORIGIN], ==, 2);
+  assert_rejected (server, "limit_origin", 2);
   test_server_quit_unref (server);
 }
 
@@ -487,6 +753,10 @@ main (int   argc,
   g_test_add_func ("/limits/slow-body", test_slow_body);
   g_test_add_func ("/limits/idle-keepalive", test_idle_keepalive);
   g_test_add_func ("/limits/sizes", test_sizes);
+  g_test_add_func ("/limits/listener-cap", test_listener_cap);
+  g_test_add_func ("/limits/channels-per-connection", test_channels_per_connection);
+  g_test_add_func ("/limits/ws-sizes", test_ws_sizes);
+  g_test_add_func ("/limits/origin", test_origin);
 
   return g_test_run ();
 }
