@@ -6,7 +6,7 @@
  * SO_LINGER 0, or a RST in the middle of a frame), slow readers never
  * read (and are evicted by the outbound limits), while well-behaved
  * subscribers check that every publication arrives in order.  Afterwards
- * crierd's RSS must be back within a margin of its baseline and its
+ * crierd's RSS must be back within 12.5 % of its baseline and its
  * descriptor count exactly at baseline.
  *
  * Faults: a log on a full disk (/dev/full: ENOSPC), a log pipe nobody
@@ -622,7 +622,12 @@ test_soak_churn (void)
   /* ASan's quarantine keeps freed memory on purpose: RSS says nothing. */
   g_test_message ("RSS not checked under AddressSanitizer");
 #else
-  g_assert_cmpint (rss_after, <=, rss_base + MAX (8 * 1024, rss_base / 4));
+  /* docs/security.md: back within 12.5 % of the baseline (measured: about
+   * +3 % after 120 s and 5,000 churn connections). */
+  g_test_message ("RSS after - baseline: %+" G_GINT64_FORMAT " KiB (%+.1f %%), allowed +%" G_GINT64_FORMAT " KiB",
+                  rss_after - rss_base, 100.0 * (double) (rss_after - rss_base) / (double) rss_base,
+                  rss_base / 8);
+  g_assert_cmpint (rss_after, <=, rss_base + rss_base / 8);
 #endif
 
   crierd_stop (&d);
