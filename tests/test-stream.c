@@ -9,8 +9,10 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include "crier-admin-protocol.h"
 #include "crier-dialect-plain.h"
 #include "crier-util.h"
 #include "crier-ws-codec.h"
@@ -791,6 +793,161 @@ test_eof_noticed (void)
   test_server_quit_unref (server);
 }
 
+/* ---- the same on Centrifugo's SSE and HTTP streaming ---------------------- */
+
+/* Iterate the server for @ms. */
+static void
+spin_ms (int ms)
+{
+  gint64 end = g_get_monotonic_time () + (gint64) ms * 1000;
+
+  while (g_get_monotonic_time () < end)
+    if (!g_main_context_iteration (NULL, FALSE))
+      g_usleep (1000);
+}
+
+/* A Centrifugo stream (/connection/sse or /connection/http_stream) on a
+ * socket with a receive buffer of @rcvbuf bytes (0: the default), its
+ * connect reply read; the session id in @session_out. */
+static Raw *
+open_cf_stream (CrierServer *server,
+                gboolean     sse,
+                int          rcvbuf,
+                char       **session_out)
+{
+  static const char connect[] = "{\"connect\":{\"name\":\"test\"},\"id\":1}";
+  g_autofree char *escaped = g_uri_escape_string (connect, NULL, FALSE);
+  g_autofree char *req = sse
+    ? g_strdup_printf ("GET /connection/sse?cf_connect=%s HTTP/1.1\r\nHost: x\r\n\r\n", escaped)
+    : g_strdup_printf ("POST /connection/http_stream HTTP/1.1\r\nHost: x\r\n"
+                       "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+                       strlen (connect), connect);
+  g_autofree char *head = NULL;
+  g_autofree char *reply = NULL;
+  g_autoptr(JsonNode) node = NULL;
+  Raw *raw = raw_new (server);
+
+  if (rcvbuf > 0)
+    setsockopt (raw->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  raw_send (raw, req);
+  head = raw_read_head (raw);
+  g_assert_true (g_str_has_prefix (head, "HTTP/1.1 200 OK\r\n"));
+  if (sse)
+    {
+      g_autofree char *first = raw_read_chunk (raw);
+      g_autofree char *event = raw_read_chunk (raw);
+
+      g_assert_cmpstr (first, ==, "\r\n");
+      reply = sse_data (event);
+    }
+  else
+    reply = raw_read_chunk (raw);
+  g_assert_true (g_str_has_prefix (reply, "{\"id\":1,\"connect\":{"));
+  node = parse_json (reply);
+  *session_out = g_strdup (json_object_get_string_member (json_object_get_object_member (json_node_get_object (node),
+                                                                                         "connect"),
+                                                          "session"));
+  g_assert_nonnull (*session_out);
+  return raw;
+}
+
+/* A Centrifugo stream whose client stops reading is evicted by the same
+ * outbound limits as a WebSocket, counted as "slow". */
+static void
+cf_stream_slow_reader (gboolean sse)
+{
+  CrierServer *server = server_new ("limits.outbound_soft_limit=16KiB", "limits.outbound_hard_limit=64KiB", NULL);
+  const CrierEngineStats *stats = crier_engine_get_stats (crier_server_get_engine (server));
+  CrierHub *hub = crier_server_get_hub (server);
+  guint64 slow_before = stats->closed[CRIER_CLOSE_SLOW];
+  guint64 peer_before = stats->closed[CRIER_CLOSE_PEER];
+  g_autofree char *session = NULL;
+  g_autoptr(Raw) raw = open_cf_stream (server, sse, 4096, &session);
+  g_autofree char *body = emulation_body (session, crier_server_get_node_name (server),
+                                          "{\"subscribe\":{\"channel\":\"flood\"},\"id\":2}");
+  g_autofree char *reply = NULL;
+  g_autofree char *payload = NULL;
+  guint sent = 0;
+
+  g_assert_cmpuint (emulate (server, body), ==, 204);
+  reply = sse ? raw_read_event (raw) : raw_read_chunk (raw);
+  g_assert_nonnull (strstr (reply, "{\"id\":2,\"subscribe\":{"));
+
+  {
+    g_autofree char *x = g_strnfill (8000, 'x');
+
+    payload = g_strdup_printf ("\"%s\"", x);
+  }
+  /* From now on the client reads nothing. */
+  while (stats->closed[CRIER_CLOSE_SLOW] == slow_before && sent < 10000)
+    {
+      publish (server, "flood", payload);
+      sent++;
+      g_main_context_iteration (NULL, FALSE);
+    }
+  g_test_message ("%s: evicted after %u publications of 8 KB", sse ? "sse" : "http_stream", sent);
+  g_assert_cmpuint (stats->closed[CRIER_CLOSE_SLOW], ==, slow_before + 1);
+  g_assert_cmpuint (stats->closed[CRIER_CLOSE_PEER], ==, peer_before);
+  g_assert_cmpuint (sent, <, 2000);
+  WAIT_UNTIL (crier_hub_lookup_session (hub, session) == NULL);
+  g_assert_cmpuint (n_sessions (server), ==, 0);
+  test_server_quit_unref (server);
+}
+
+static void
+test_cf_sse_slow_reader (void)
+{
+  cf_stream_slow_reader (TRUE);
+}
+
+static void
+test_cf_http_stream_slow_reader (void)
+{
+  cf_stream_slow_reader (FALSE);
+}
+
+/* A client that closes its socket on an idle stream is noticed at once:
+ * the engine watches the socket for end of stream; nothing is written
+ * to it (no publication, heartbeats 25 s away). */
+static void
+cf_stream_eof_noticed (gboolean sse)
+{
+  CrierServer *server = server_new (NULL);
+  const CrierEngineStats *stats = crier_engine_get_stats (crier_server_get_engine (server));
+  CrierHub *hub = crier_server_get_hub (server);
+  guint64 peer_before = stats->closed[CRIER_CLOSE_PEER];
+  g_autofree char *session = NULL;
+  g_autoptr(Raw) raw = open_cf_stream (server, sse, 0, &session);
+  guint64 bytes_out;
+  gint64 closed_at;
+
+  g_assert_nonnull (crier_hub_lookup_session (hub, session));
+  spin_ms (100);
+  bytes_out = stats->bytes_out;
+  close (raw->fd);
+  raw->fd = -1;
+  closed_at = g_get_monotonic_time ();
+  WAIT_UNTIL_TIMEOUT (crier_hub_lookup_session (hub, session) == NULL, 500);
+  g_test_message ("%s: session gone %" G_GINT64_FORMAT " ms after the client closed",
+                  sse ? "sse" : "http_stream", (g_get_monotonic_time () - closed_at) / 1000);
+  g_assert_cmpuint (stats->closed[CRIER_CLOSE_PEER], ==, peer_before + 1);
+  g_assert_cmpuint (stats->bytes_out, ==, bytes_out);
+  g_assert_cmpuint (crier_engine_get_n_conns (crier_server_get_engine (server)), ==, 0);
+  test_server_quit_unref (server);
+}
+
+static void
+test_cf_sse_eof_noticed (void)
+{
+  cf_stream_eof_noticed (TRUE);
+}
+
+static void
+test_cf_http_stream_eof_noticed (void)
+{
+  cf_stream_eof_noticed (FALSE);
+}
+
 /* ---- the plain dialect: SSE ---------------------------------------------------- */
 
 static Raw *
@@ -1248,14 +1405,151 @@ test_longpoll_bounded (void)
   g_autofree char *payload = g_strdup_printf ("\"%s\"", y);
   g_autofree char *head = NULL;
   g_autofree char *etag = NULL;
+  g_autofree char *id = NULL;
+  int sent = 0;
 
   raw_send (raw, req);
   g_assert_cmpuint (raw_read_response (raw, &head, NULL), ==, 304);
   etag = header_value (head, "ETag");
-  /* The client does not come back: its buffer is bounded. */
-  for (int i = 0; i < 40; i++)
-    publish (server, "news", payload);
-  WAIT_UNTIL (find_session (server, "plain-poll") == NULL);
+  g_assert_nonnull (find_session (server, "plain-poll"));
+  id = g_strdup (find_session (server, "plain-poll")->id);
+  /* The client does not come back: its buffer is bounded.  Over the hard
+   * limit (16 KiB of waiting elements) the session is evicted as slow,
+   * 3008, like a WebSocket or a stream.  (Not counted in the engine's
+   * closed[CRIER_CLOSE_SLOW]: a long poll between requests holds no
+   * engine connection; the log says why it went.) */
+  g_test_expect_message ("crierd", G_LOG_LEVEL_DEBUG, "long poll *: * bytes waiting, over the hard limit: evicted");
+  g_test_expect_message ("crierd", G_LOG_LEVEL_DEBUG, "plain *: disconnect 3008 slow");
+  /* Publish until the session goes (the dialect removes it on its next
+   * tick, so one more may go out meanwhile). */
+  while (crier_hub_lookup_session (crier_server_get_hub (server), id) != NULL && sent < 40)
+    {
+      publish (server, "news", payload);
+      sent++;
+      spin_ms (150);
+    }
+  g_test_assert_expected_messages ();
+  g_test_message ("long poll evicted after %d publications of 1 KB", sent);
+  g_assert_cmpint (sent, >=, 14);
+  g_assert_cmpint (sent, <=, 18);
+  g_assert_null (find_session (server, "plain-poll"));
+  test_server_quit_unref (server);
+}
+
+/* ---- long polls on the admin socket ------------------------------------------ */
+
+/* One admin protocol call over a fresh WebSocket on the server's admin
+ * Unix socket; the result (a new reference), asserting there is one. */
+static JsonObject *
+admin_call (CrierServer *server,
+            const char  *type,
+            const char  *params)
+{
+  struct sockaddr_un addr = { .sun_family = AF_UNIX };
+  int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  g_autofree char *call = g_strdup_printf ("{\"id\":9,\"type\":\"%s\",\"params\":%s}", type, params);
+  g_autoptr(GByteArray) payload = g_byte_array_new ();
+  JsonObject *result = NULL;
+  guint8 opcode;
+
+  g_assert_cmpint (fd, >=, 0);
+  g_strlcpy (addr.sun_path, crier_server_get_config (server)->admin_socket, sizeof addr.sun_path);
+  g_assert_cmpint (connect (fd, (struct sockaddr *) &addr, sizeof addr), ==, 0);
+  g_assert_true (test_ws_handshake (fd, CRIER_ADMIN_PATH, NULL));
+  test_ws_send (fd, CRIER_WS_OP_TEXT, TRUE, call, strlen (call));
+  for (guint i = 0; i < 20 && result == NULL; i++)
+    {
+      g_autofree char *text = NULL;
+      g_autoptr(JsonNode) node = NULL;
+      JsonObject *o;
+
+      g_assert_true (test_ws_read_frame (fd, &opcode, payload, 5000));
+      if (opcode != CRIER_WS_OP_TEXT)
+        continue;
+      text = g_strndup ((const char *) payload->data, payload->len);
+      node = parse_json (text);
+      o = json_node_get_object (node);
+      /* Events (the hello) come first; the reply carries our id. */
+      if (!json_object_has_member (o, "id") || json_object_get_null_member (o, "id"))
+        continue;
+      g_assert_cmpint (json_object_get_int_member (o, "id"), ==, 9);
+      if (!json_object_has_member (o, "result"))
+        g_error ("%s %s: %s", type, params, text);
+      result = json_object_ref (json_object_get_object_member (o, "result"));
+    }
+  close (fd);
+  g_assert_nonnull (result);
+  return result;
+}
+
+/* A long-poll session is a session like any other: listed (between polls
+ * and while a poll is held), filtered by its transport, inspected. */
+static void
+test_longpoll_admin (void)
+{
+  CrierServer *server = server_new ("limits.long_poll_timeout=5s", NULL);
+  g_autoptr(Raw) raw = raw_new (server);
+  const char *req = "GET /sub/news HTTP/1.1\r\nHost: x\r\nUser-Agent: poller/1.0\r\n\r\n";
+  g_autofree char *head = NULL;
+  g_autofree char *body = NULL;
+  g_autofree char *etag = NULL;
+  g_autofree char *again = NULL;
+  g_autofree char *id = NULL;
+
+  raw_send (raw, req);
+  g_assert_cmpuint (raw_read_response (raw, &head, NULL), ==, 304);
+  etag = header_value (head, "ETag");
+  g_assert_nonnull (find_session (server, "plain-poll"));
+  id = g_strdup (find_session (server, "plain-poll")->id);
+
+  /* Between polls: no request, no engine connection, still a session. */
+  {
+    g_autoptr(JsonObject) page = admin_call (server, "list_sessions", "{\"transport\":\"plain-poll\"}");
+    JsonArray *sessions = json_object_get_array_member (page, "sessions");
+    JsonObject *one;
+
+    g_assert_cmpint (json_object_get_int_member (page, "total"), ==, 1);
+    one = json_array_get_object_element (sessions, 0);
+    g_assert_cmpstr (json_object_get_string_member (one, "id"), ==, id);
+    g_assert_cmpstr (json_object_get_string_member (one, "transport"), ==, "plain-poll");
+    g_assert_cmpstr (json_object_get_string_member (one, "user_agent"), ==, "poller/1.0");
+    g_assert_true (g_str_has_prefix (json_object_get_string_member (one, "remote"), "127.0.0.1"));
+    g_assert_cmpint (json_object_get_int_member (one, "subscriptions"), ==, 1);
+  }
+  /* Another transport's filter does not list it. */
+  {
+    g_autoptr(JsonObject) page = admin_call (server, "list_sessions", "{\"transport\":\"plain-sse\"}");
+
+    g_assert_cmpint (json_object_get_int_member (page, "total"), ==, 0);
+  }
+
+  /* A held poll: the same session; a publication answers it. */
+  again = poll_request ("/sub/news", etag);
+  raw_send (raw, again);
+  g_assert_false (raw_fill (raw, 200));
+  {
+    g_autoptr(JsonObject) page = admin_call (server, "list_sessions", "{\"transport\":\"poll\"}");
+    JsonObject *one = json_array_get_object_element (json_object_get_array_member (page, "sessions"), 0);
+
+    g_assert_cmpint (json_object_get_int_member (page, "total"), ==, 1);
+    g_assert_cmpstr (json_object_get_string_member (one, "id"), ==, id);
+  }
+  publish (server, "news", "{\"n\":1}");
+  g_clear_pointer (&head, g_free);
+  g_assert_cmpuint (raw_read_response (raw, &head, &body), ==, 200);
+
+  /* Inspected: its subscription and what it was sent. */
+  {
+    g_autofree char *params = g_strdup_printf ("{\"session\":\"%s\"}", id);
+    g_autoptr(JsonObject) s = admin_call (server, "inspect_session", params);
+    JsonArray *channels = json_object_get_array_member (s, "channels");
+
+    g_assert_cmpstr (json_object_get_string_member (s, "transport"), ==, "plain-poll");
+    g_assert_cmpint (json_object_get_int_member (s, "pubs_out"), ==, 1);
+    g_assert_cmpuint (json_array_get_length (channels), ==, 1);
+    g_assert_cmpstr (json_object_get_string_member (json_array_get_object_element (channels, 0), "channel"),
+                     ==, "news");
+  }
   test_server_quit_unref (server);
 }
 
@@ -1497,6 +1791,10 @@ main (int    argc,
   g_test_add_func ("/stream/cors", test_cors);
   g_test_add_func ("/stream/slow-reader", test_slow_reader);
   g_test_add_func ("/stream/eof-noticed", test_eof_noticed);
+  g_test_add_func ("/stream/centrifuge/sse/slow-reader", test_cf_sse_slow_reader);
+  g_test_add_func ("/stream/centrifuge/http-stream/slow-reader", test_cf_http_stream_slow_reader);
+  g_test_add_func ("/stream/centrifuge/sse/eof-noticed", test_cf_sse_eof_noticed);
+  g_test_add_func ("/stream/centrifuge/http-stream/eof-noticed", test_cf_http_stream_eof_noticed);
   g_test_add_func ("/stream/drain", test_drain);
   g_test_add_func ("/stream/disabled-transports", test_disabled_transports);
   g_test_add_func ("/plain/sse/resume", test_plain_sse_resume);
@@ -1506,6 +1804,7 @@ main (int    argc,
   g_test_add_func ("/plain/longpoll", test_longpoll);
   g_test_add_func ("/plain/longpoll/idle-expiry", test_longpoll_idle_expiry);
   g_test_add_func ("/plain/longpoll/bounded", test_longpoll_bounded);
+  g_test_add_func ("/plain/longpoll/admin", test_longpoll_admin);
   g_test_add_func ("/plain/longpoll/keepalive-idle", test_longpoll_keepalive_idle);
   g_test_add_func ("/plain/ws", test_plain_ws);
   g_test_add_func ("/plain/auth", test_plain_auth);
