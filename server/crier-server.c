@@ -321,6 +321,13 @@ handle_cf_websocket (SoupServer        *soup,
       reply_json (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "{\"error\":\"draining\"}\n");
       return;
     }
+  /* Test switch ([server] debug_disable_transports): the SDKs' fallback. */
+  if (crier_transport_disabled (self->config, "websocket"))
+    {
+      reply_json (msg, SOUP_STATUS_SERVICE_UNAVAILABLE,
+                  "{\"error\":\"transport disabled (debug_disable_transports)\"}\n");
+      return;
+    }
   crier_cf_handle_websocket (&self->cf, self->engine, msg,
                              g_str_equal (path, "/connection/uni_websocket"));
 }

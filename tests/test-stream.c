@@ -1677,6 +1677,16 @@ test_disabled_transports (void)
 
   g_assert_false (test_ws_handshake (fd, "/sub/news", NULL));
   close (fd);
+  /* Centrifugo's WebSocket too: the SDK's transport list falls back. */
+  {
+    g_autoptr(Raw) cf = raw_new (server);
+    g_autofree char *head = NULL;
+
+    raw_send (cf, "GET /connection/websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                  "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                  "Sec-WebSocket-Version: 13\r\n\r\n");
+    g_assert_cmpuint (raw_read_response (cf, &head, NULL), ==, 503);
+  }
   raw_send (sse, "GET /sub/news HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n");
   g_assert_cmpuint (raw_read_response (sse, NULL, NULL), ==, 503);
   g_assert_cmpuint (test_http_request (port, "POST", "/connection/http_stream", "{}", NULL), ==, 503);
