@@ -2,8 +2,9 @@
 // (protocols.md A9.2-A9.4, A14.3): connect, subscribe and publications
 // through /emulation, server pings answered over /emulation, recovery after
 // a reconnectable server disconnect with publications made while away, a
-// terminal disconnect, and the unidirectional uni_sse / uni_http_stream
-// with plain clients.
+// terminal disconnect, the SDK's own fallback down its transport list
+// (websocket, http_stream, sse) when crierd refuses the first ones, and the
+// unidirectional uni_sse / uni_http_stream with plain clients.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -12,6 +13,7 @@ import { hs256, nowSeconds } from './jwt.mjs';
 
 const { Centrifuge } = await import('centrifuge');
 const { EventSource } = await import('eventsource');
+const { default: WebSocket } = await import('ws');
 
 const SECRET = 'crier-stream-test-secret';
 const API_KEY = 'crier-stream-test-api-key';
@@ -188,6 +190,72 @@ for (const transport of ['http_stream', 'sse']) {
       assert.equal(d.code, 3503);
       await sleep(800);
       assert.equal(c.state, 'disconnected', 'no reconnect');
+    } finally {
+      await stop(srv);
+    }
+  });
+}
+
+// The transport list of docs/transports.md ("Fallback with the centrifuge
+// SDK"): crierd refuses the disabled transports with 503
+// ([server] debug_disable_transports, a test-only switch), and the SDK must
+// end up on the first one that works, then receive publications over it.
+const FALLBACKS = [
+  { disable: 'websocket', expect: 'http_stream' },
+  { disable: 'websocket,http_stream', expect: 'sse' },
+];
+
+/** The HTTP status a WebSocket upgrade gets (101 when it opens). */
+function upgradeStatus(url) {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url);
+    ws.on('open', () => { ws.close(); resolve(101); });
+    ws.on('unexpected-response', (req, res) => { req.destroy(); resolve(res.statusCode); });
+    ws.on('error', (e) => { if (e.message !== 'socket hang up') reject(e); });
+  });
+}
+
+for (const { disable, expect } of FALLBACKS) {
+  test(`fallback list: ${disable} refused -> ${expect}, publications in order`, async () => {
+    const srv = await start(['server.debug_endpoints=true', `server.debug_disable_transports=${disable}`]);
+    try {
+      // Every refused transport really is refused.
+      for (const t of disable.split(',')) {
+        const status = t === 'websocket'
+          ? await upgradeStatus(srv.url('ws', '/connection/websocket'))
+          : (await fetch(srv.url('http', `/connection/${t}`), { method: 'POST', body: '{}' })).status;
+        assert.equal(status, 503, `${t} is disabled`);
+      }
+      const tried = [];
+      const c = new Centrifuge([
+        { transport: 'websocket', endpoint: srv.url('ws', '/connection/websocket') },
+        { transport: 'http_stream', endpoint: srv.url('http', '/connection/http_stream') },
+        { transport: 'sse', endpoint: srv.url('http', '/connection/sse') },
+      ], {
+        token: token('fb'),
+        websocket: WebSocket,
+        eventsource: EventSource,
+        emulationEndpoint: srv.url('http', '/emulation'),
+        minReconnectDelay: 100,
+        maxReconnectDelay: 300,
+      });
+      c.on('error', (ctx) => { if (ctx.transport) tried.push(ctx.transport); });
+      const connected = once(c, 'connected', 15000);
+      c.connect();
+      const ctx = await connected;
+      assert.equal(ctx.transport, expect, `connected over ${expect} (errors on ${tried.join(', ') || 'none'})`);
+
+      const sub = c.newSubscription('fallback');
+      const got = [];
+      sub.on('publication', (p) => got.push(p.data.n));
+      const subscribed = once(sub, 'subscribed');
+      sub.subscribe();
+      await subscribed;
+      for (let n = 1; n <= 10; n++) await api(srv, 'publish', { channel: 'fallback', data: { n } });
+      await waitUntil(() => got.length === 10, { what: '10 publications' });
+      assert.deepEqual(got, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+      assert.equal(c.state, 'connected');
+      c.disconnect();
     } finally {
       await stop(srv);
     }
