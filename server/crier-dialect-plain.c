@@ -687,6 +687,7 @@ poll_buffer (PlainSub   *sub,
     {
       g_debug ("long poll %s: %" G_GSIZE_FORMAT " bytes waiting, over the hard limit: evicted",
                sub->session->id, sub->buffered);
+      crier_engine_count_close (sub->st->engine, CRIER_CLOSE_SLOW);
       plain_disconnect (sub, 3008, "slow");
       return FALSE;
     }
@@ -2356,7 +2357,13 @@ plain_tick (gpointer data)
       if (draining)
         plain_disconnect (sub, 3001, "shutdown");
       else
-        poll_close (sub, NULL);
+        {
+          g_debug ("long poll %s: no request for %" G_GINT64_FORMAT " ms: expired",
+                   sub->session != NULL ? sub->session->id : "?",
+                   crier_server_get_config (st->server)->long_poll_idle_timeout);
+          crier_engine_count_close (st->engine, CRIER_CLOSE_TIMEOUT);
+          poll_close (sub, NULL);
+        }
     }
 
   /* 3. Closed sessions leave the hub here, outside any hub callback. */

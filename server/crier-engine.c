@@ -334,6 +334,14 @@ crier_engine_get_stats (CrierEngine *engine)
   return &engine->stats;
 }
 
+void
+crier_engine_count_close (CrierEngine     *engine,
+                          CrierCloseReason reason)
+{
+  g_return_if_fail (reason < CRIER_CLOSE_N_REASONS);
+  engine->stats.closed[reason]++;
+}
+
 guint
 crier_engine_get_n_conns (CrierEngine *engine)
 {

@@ -165,6 +165,11 @@ const CrierEngineStats *
 guint        crier_engine_get_n_conns      (CrierEngine        *engine);
 GMainContext *crier_engine_get_context     (CrierEngine        *engine);
 gint64       crier_engine_now_ms           (CrierEngine        *engine);
+/* Counts the end of a session that holds no connection at that moment (a
+ * long-poll client evicted or expired between two requests) under @reason,
+ * so that evictions and timeouts are counted whatever the transport. */
+void         crier_engine_count_close      (CrierEngine        *engine,
+                                            CrierCloseReason    reason);
 
 /* Take over a connection stolen from libsoup: @stream is what
  * soup_server_message_steal_connection() returned (this function takes

@@ -1361,14 +1361,20 @@ static void
 test_longpoll_idle_expiry (void)
 {
   CrierServer *server = server_new ("limits.long_poll_timeout=1s", "limits.long_poll_idle_timeout=1s", NULL);
+  const CrierEngineStats *stats = crier_engine_get_stats (crier_server_get_engine (server));
+  guint64 timeout_before = stats->closed[CRIER_CLOSE_TIMEOUT];
   g_autoptr(Raw) raw = raw_new (server);
   g_autofree char *req = poll_request ("/sub/news", NULL);
 
   raw_send (raw, req);
   g_assert_cmpuint (raw_read_response (raw, NULL, NULL), ==, 304);
   g_assert_nonnull (find_session (server, "plain-poll"));
-  /* No poll for long_poll_idle_timeout: the session is gone. */
+  /* No poll for long_poll_idle_timeout: the session is gone, counted as a
+   * timeout (it held no connection: the 304 answered its only request). */
+  g_test_expect_message ("crierd", G_LOG_LEVEL_DEBUG, "long poll *: no request for 1000 ms: expired");
   WAIT_UNTIL_TIMEOUT (find_session (server, "plain-poll") == NULL, 3000);
+  g_test_assert_expected_messages ();
+  g_assert_cmpuint (stats->closed[CRIER_CLOSE_TIMEOUT], ==, timeout_before + 1);
   test_server_quit_unref (server);
 }
 
@@ -1399,6 +1405,8 @@ static void
 test_longpoll_bounded (void)
 {
   CrierServer *server = server_new ("limits.outbound_soft_limit=4KiB", "limits.outbound_hard_limit=16KiB", NULL);
+  const CrierEngineStats *stats = crier_engine_get_stats (crier_server_get_engine (server));
+  guint64 slow_before = stats->closed[CRIER_CLOSE_SLOW];
   g_autoptr(Raw) raw = raw_new (server);
   g_autofree char *req = poll_request ("/sub/news", NULL);
   g_autofree char *y = g_strnfill (1000, 'y');
@@ -1415,9 +1423,8 @@ test_longpoll_bounded (void)
   id = g_strdup (find_session (server, "plain-poll")->id);
   /* The client does not come back: its buffer is bounded.  Over the hard
    * limit (16 KiB of waiting elements) the session is evicted as slow,
-   * 3008, like a WebSocket or a stream.  (Not counted in the engine's
-   * closed[CRIER_CLOSE_SLOW]: a long poll between requests holds no
-   * engine connection; the log says why it went.) */
+   * 3008, like a WebSocket or a stream, and counted as an eviction
+   * although it holds no engine connection between requests. */
   g_test_expect_message ("crierd", G_LOG_LEVEL_DEBUG, "long poll *: * bytes waiting, over the hard limit: evicted");
   g_test_expect_message ("crierd", G_LOG_LEVEL_DEBUG, "plain *: disconnect 3008 slow");
   /* Publish until the session goes (the dialect removes it on its next
@@ -1433,6 +1440,7 @@ test_longpoll_bounded (void)
   g_assert_cmpint (sent, >=, 14);
   g_assert_cmpint (sent, <=, 18);
   g_assert_null (find_session (server, "plain-poll"));
+  g_assert_cmpuint (stats->closed[CRIER_CLOSE_SLOW], ==, slow_before + 1);
   test_server_quit_unref (server);
 }
 
