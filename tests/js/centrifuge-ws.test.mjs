@@ -392,6 +392,27 @@ ctest('1c token signed with the wrong key: disconnected 3500, no reconnect', [`a
     }
   });
 
+ctest('1d expired token: error 109, getToken called, connects with the fresh token', [], async (env) => {
+  let calls = 0;
+  const expired = token('42', { exp: nowSeconds() - 120 });
+  const fresh = token('42');
+  const c = env.client('expired', {
+    token: expired,
+    getToken: async () => { calls++; return fresh; },
+  });
+  const err = waitEvent(c, 'error', { pred: (e) => e.type === 'connect', what: 'connect error' });
+  const connected = connect(c);
+  const e = await err;
+  assert.equal(e.error.code, 109, 'connect error code');
+  await connected;
+  assert.equal(calls, 1, 'getToken called once');
+  const sent = c.frames.lines('>').filter((m) => m.connect);
+  assert.equal(sent.length, 2, 'two connect commands');
+  assert.equal(sent[0].connect.token, expired);
+  assert.equal(sent[1].connect.token, fresh);
+  assert.equal(c.events.filter((x) => x.ev === 'disconnected').length, 0, 'never disconnected');
+});
+
 ctest('1e subs claim: server-side subscription with the claim info and data; publications arrive',
   ['channels.history_size=10', 'channels.presence=true'], async (env) => {
     const c = env.client('subs-claim', {
@@ -419,27 +440,6 @@ ctest('1e subs claim: server-side subscription with the claim info and data; pub
     assert.deepEqual(pubs[0].data, { n: 1 });
     assert.equal(pubs[0].offset, p.offset);
   });
-
-ctest('1d expired token: error 109, getToken called, connects with the fresh token', [], async (env) => {
-  let calls = 0;
-  const expired = token('42', { exp: nowSeconds() - 120 });
-  const fresh = token('42');
-  const c = env.client('expired', {
-    token: expired,
-    getToken: async () => { calls++; return fresh; },
-  });
-  const err = waitEvent(c, 'error', { pred: (e) => e.type === 'connect', what: 'connect error' });
-  const connected = connect(c);
-  const e = await err;
-  assert.equal(e.error.code, 109, 'connect error code');
-  await connected;
-  assert.equal(calls, 1, 'getToken called once');
-  const sent = c.frames.lines('>').filter((m) => m.connect);
-  assert.equal(sent.length, 2, 'two connect commands');
-  assert.equal(sent[0].connect.token, expired);
-  assert.equal(sent[1].connect.token, fresh);
-  assert.equal(c.events.filter((x) => x.ev === 'disconnected').length, 0, 'never disconnected');
-});
 
 // ---------------------------------------------------------------------------
 // 2. Subscribe and publish
