@@ -757,6 +757,7 @@ typedef struct
   CrierCfClient *client;
   guint32        id;
   gint64         ttl;
+  char          *data;   /* subscribe: the sub token's "data" (JSON), or NULL */
 } CommandOp;
 
 static CommandOp *
@@ -777,6 +778,7 @@ command_op_done (CommandOp *op)
   CrierCfClient *client = op->client;
 
   client->busy--;
+  g_free (op->data);
   g_free (op);
   if (!client->closed)
     process_queue (client);
@@ -797,7 +799,7 @@ subscribe_done (CrierSession               *session,
     {
       g_autoptr(GString) r = g_string_new (NULL);
 
-      append_subscribe_result (r, result, op->ttl, NULL);
+      append_subscribe_result (r, result, op->ttl, op->data);
       reply_ok (op->client, op->id, "subscribe", r->str);
     }
   command_op_done (op);
@@ -942,6 +944,9 @@ handle_subscribe (CrierCfClient *client,
 
   op = command_op_new (client, id);
   op->ttl = exp > 0 ? MAX (exp - wall_s (), 1) : 0;
+  /* A10.2: the token's "data" is returned in the subscribe result. */
+  if (claims != NULL)
+    op->data = node_to_json (crier_jwt_claims_get_data (claims));
   crier_hub_subscribe (client->ctx->hub, client->session, &sr, subscribe_done, op);
 }
 

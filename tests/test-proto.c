@@ -549,6 +549,20 @@ test_sub_token_expiry (void)
     g_assert_cmpstr (r3, ==, "{\"id\":6,\"error\":{\"code\":105,\"message\":\"already subscribed\"}}");
   }
 
+  /* A10.2: the token's "data" comes back in the subscribe result. */
+  {
+    g_autofree char *claims = g_strdup_printf ("{\"sub\":\"42\",\"channel\":\"private:c\",\"exp\":%" G_GINT64_FORMAT ","
+                                               "\"data\":{\"seat\":7}}", now_s () + 3600);
+    g_autofree char *t = sign_hs256 (claims);
+    g_autofree char *cmd = g_strdup_printf ("{\"id\":8,\"subscribe\":{\"channel\":\"private:c\",\"token\":\"%s\"}}", t);
+    g_autofree char *r = NULL;
+
+    send_text (fd, cmd);
+    r = read_text (fd, NULL);
+    g_assert_true (g_str_has_prefix (r, "{\"id\":8,\"subscribe\":{\"expires\":true,\"ttl\":"));
+    g_assert_true (g_str_has_suffix (r, ",\"data\":{\"seat\":7}}}"));
+  }
+
   /* sub_refresh with a token that does not verify: disconnect 3500. */
   send_text (fd, "{\"id\":7,\"sub_refresh\":{\"channel\":\"private:b\",\"token\":\"a.b.c\"}}");
   expect_close (fd, 3500);
