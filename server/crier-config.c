@@ -348,6 +348,15 @@ static const ConfigOption config_options[] = {
   { "auth", "leeway", OPTION_DURATION, "0s", 0, MINUTES (10),
     OPTION_RELOADABLE, CONFIG_FIELD (jwt_leeway),
     "Clock skew tolerated when checking the exp and nbf claims of tokens." },
+  { "auth", "expired_close_delay", OPTION_DURATION, "25s", 0, HOURS (1),
+    OPTION_RELOADABLE, CONFIG_FIELD (expired_close_delay),
+    "Grace after a token expires before the server acts on it: a client "
+    "connection whose token was not refreshed is closed with code 3005 "
+    "(connection expired), and a subscription whose subscription token was "
+    "not refreshed is ended with unsubscribe code 2501, this long after the "
+    "exp claim.  The SDKs refresh when the ttl of the reply runs out, so "
+    "keep several seconds for the refresh round trip; 0s acts at expiry "
+    "exactly." },
 
   { "broker", "redis", OPTION_STRING, "", 0, 0,
     0, CONFIG_FIELD (redis),

@@ -106,6 +106,7 @@ typedef struct
   char    *jwt_audience;        /* "" = "aud" not checked */
   char    *jwt_issuer;          /* "" = "iss" not checked */
   gint64   jwt_leeway;          /* ms of clock skew allowed for exp/nbf */
+  gint64   expired_close_delay; /* ms after token expiry before 3005 / unsubscribe 2501 */
 
   /* [broker] */
   char    *redis;               /* "" = memory broker (unless redis_sentinels) */

@@ -16,6 +16,9 @@ static const char * const limit_names[CRIER_LIMIT_N] = {
   [CRIER_LIMIT_CHANNEL_FULL] = "channel_full",
   [CRIER_LIMIT_ORIGIN] = "origin",
   [CRIER_LIMIT_TLS_HANDSHAKE] = "tls_handshake",
+  [CRIER_LIMIT_COMMAND_QUEUE] = "command_queue",
+  [CRIER_LIMIT_MESSAGE_SIZE] = "message_size",
+  [CRIER_LIMIT_BINARY_FRAME] = "binary_frame",
 };
 
 const char *

@@ -27,6 +27,9 @@ typedef enum
   CRIER_LIMIT_CHANNEL_FULL,      /* max_channel_subscribers: error 106 */
   CRIER_LIMIT_ORIGIN,            /* Origin not in allowed_origins: 403 */
   CRIER_LIMIT_TLS_HANDSHAKE,     /* TLS handshake failed or timed out */
+  CRIER_LIMIT_COMMAND_QUEUE,     /* over 1024 commands pipelined: 3013 */
+  CRIER_LIMIT_MESSAGE_SIZE,      /* WebSocket frame/message over the cap: 1009 */
+  CRIER_LIMIT_BINARY_FRAME,      /* binary frame to the JSON client protocol: 3506 */
   CRIER_LIMIT_N
 } CrierLimitReason;
 

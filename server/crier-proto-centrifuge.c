@@ -19,7 +19,6 @@
 #include "crier-transport-ws.h"
 #include "crier-util.h"
 
-#define EXPIRED_CLOSE_DELAY_S 25   /* grace after token expiry before 3005 */
 #define HISTORY_MAX_LIMIT     300
 
 struct _CrierCfClient
@@ -115,6 +114,31 @@ static gint64
 wall_s (void)
 {
   return g_get_real_time () / G_USEC_PER_SEC;
+}
+
+static gint64
+wall_ms (void)
+{
+  return g_get_real_time () / 1000;
+}
+
+/* Wall-clock ms at which an unrefreshed connection is closed (3005):
+ * [auth] expired_close_delay after the token's expiry. */
+static gint64
+expiry_close_ms (CrierCfClient *client)
+{
+  return client->session->expire_at * 1000 + client->ctx->config->expired_close_delay;
+}
+
+/* When the hub ends a subscription whose token expires at @exp (wall s):
+ * the same grace, rounded up to whole seconds as expire_at is. */
+static gint64
+sub_expire_at (CrierCfClient *client,
+               gint64         exp)
+{
+  if (exp <= 0)
+    return 0;
+  return exp + (client->ctx->config->expired_close_delay + 999) / 1000;
 }
 
 /* ---- session vtable: how the hub reaches this client ---------------------- */
@@ -260,7 +284,7 @@ schedule (CrierCfClient *client)
       deadline = client->pong_deadline > 0 ? client->pong_deadline : client->next_ping;
       if (client->session->expire_at > 0)
         {
-          gint64 expire_ms = now_ms () + (client->session->expire_at + EXPIRED_CLOSE_DELAY_S - wall_s ()) * 1000;
+          gint64 expire_ms = now_ms () + (expiry_close_ms (client) - wall_ms ());
 
           if (deadline == 0 || expire_ms < deadline)
             deadline = expire_ms;
@@ -297,7 +321,7 @@ crier_cf_client_tick (CrierCfClient *client,
       return;
     }
 
-  if (client->session->expire_at > 0 && wall_s () >= client->session->expire_at + EXPIRED_CLOSE_DELAY_S)
+  if (client->session->expire_at > 0 && wall_ms () >= expiry_close_ms (client))
     {
       client->ctx->stats.expired++;
       disconnect (client, 3005, "connection expired");
@@ -324,11 +348,13 @@ typedef struct
   guint          pending;
   GString       *subs;      /* "name":{SubscribeResult},... */
   gint64         ttl;
+  JsonObject    *subs_claim; /* the token's "subs" (for "data"), or NULL */
 } ConnectOp;
 
 static void append_subscribe_result (GString                    *out,
                                      const CrierSubscribeResult *res,
-                                     gint64                      ttl);
+                                     gint64                      ttl,
+                                     const char                 *data);
 
 static void
 connect_finish (ConnectOp *op)
@@ -380,6 +406,7 @@ connect_finish (ConnectOp *op)
   schedule (client);
 
   g_string_free (op->subs, TRUE);
+  g_clear_pointer (&op->subs_claim, json_object_unref);
   client->busy--;
   client_unref (client);
   g_free (op);
@@ -395,14 +422,21 @@ server_sub_done (CrierSession               *session,
 
   if (error == NULL)
     {
+      const char *channel = result->subscription->channel;
+      g_autofree char *data = NULL;
+
+      /* subs claim: {"channel":{"data":...}} is returned in the result. */
+      if (op->subs_claim != NULL && json_object_has_member (op->subs_claim, channel))
+        data = node_to_json (json_object_get_member (json_object_get_object_member (op->subs_claim, channel),
+                                                     "data"));
       if (op->subs->len > 0)
         g_string_append_c (op->subs, ',');
-      crier_json_append_string (op->subs, result->subscription->channel);
+      crier_json_append_string (op->subs, channel);
       g_string_append_c (op->subs, ':');
-      append_subscribe_result (op->subs, result, 0);
+      append_subscribe_result (op->subs, result, 0, data);
     }
   else
-    g_debug ("server-side subscription failed: %s", error->message);
+    g_message ("client %s: server-side subscription failed: %s", session->id, error->message);
 
   if (--op->pending == 0)
     connect_finish (op);
@@ -495,6 +529,7 @@ handle_connect (CrierCfClient *client,
   g_autoptr(JsonObject) claims = NULL;
   g_auto(GStrv) channels = NULL;
   g_autofree char *info = NULL;
+  JsonObject *subs_claim = NULL;
   const char *user = "";
   gint64 exp = 0;
   ConnectOp *op;
@@ -509,7 +544,23 @@ handle_connect (CrierCfClient *client,
         return;
       user = crier_jwt_claims_get_sub (claims);
       info = node_to_json (crier_jwt_claims_get_info (claims));
-      channels = crier_jwt_claims_dup_channels (claims);
+      /* Server-side subscriptions: "subs" (channel -> {info, data}) wins
+       * over "channels" when both are there, as in Centrifugo. */
+      subs_claim = crier_jwt_claims_get_subs (claims);
+      if (subs_claim != NULL && json_object_get_size (subs_claim) > 0)
+        {
+          g_autoptr(GList) names = json_object_get_members (subs_claim);
+          g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
+
+          for (const GList *l = names; l != NULL; l = l->next)
+            g_strv_builder_add (builder, l->data);
+          channels = g_strv_builder_end (builder);
+        }
+      else
+        {
+          subs_claim = NULL;
+          channels = crier_jwt_claims_dup_channels (claims);
+        }
       exp = crier_jwt_claims_get_exp (claims);
       {
         gint64 expire_at;
@@ -524,6 +575,23 @@ handle_connect (CrierCfClient *client,
        * as terminal for the SDK (protocols.md A17). */
       connect_fail (client, id, CRIER_PROTO_ERROR_UNAUTHORIZED);
       return;
+    }
+
+  /* A token that names a channel no namespace allows is refused like a
+   * subscribe to it would be (102 unknown channel, 107 bad name):
+   * Centrifugo fails the connect too. */
+  for (guint i = 0; channels != NULL && channels[i] != NULL; i++)
+    {
+      g_autoptr(GError) error = NULL;
+
+      if (crier_hub_check_channel (hub, channels[i], &error) == NULL)
+        {
+          g_message ("client %s: token subscribes to a refused channel: %s",
+                     client->session->id, error->message);
+          connect_fail (client, id, error->domain == CRIER_PROTO_ERROR ? error->code
+                                                                       : CRIER_PROTO_ERROR_INTERNAL);
+          return;
+        }
     }
 
   if (config->max_connections_per_user > 0 && user[0] != '\0' &&
@@ -546,12 +614,20 @@ handle_connect (CrierCfClient *client,
   op->subs = g_string_new (NULL);
   op->ttl = exp > 0 ? MAX (exp - wall_s (), 1) : 0;
   op->pending = 1; /* released below, after every subscribe was started */
+  op->subs_claim = subs_claim != NULL ? json_object_ref (subs_claim) : NULL;
   client->busy++;
 
   for (guint i = 0; channels != NULL && channels[i] != NULL; i++)
     {
       CrierSubscribeRequest sr = { 0 };
       JsonObject *recover = NULL;
+      g_autofree char *chan_info = NULL;
+
+      /* subs claim: "info" becomes this subscriber's chan_info (presence,
+       * join/leave, its publications). */
+      if (subs_claim != NULL)
+        chan_info = node_to_json (json_object_get_member (json_object_get_object_member (subs_claim, channels[i]),
+                                                          "info"));
 
       if (subs_req != NULL && json_object_has_member (subs_req, channels[i]) &&
           JSON_NODE_HOLDS_OBJECT (json_object_get_member (subs_req, channels[i])))
@@ -559,6 +635,7 @@ handle_connect (CrierCfClient *client,
 
       sr.channel = channels[i];
       sr.server_side = TRUE;
+      sr.chan_info = chan_info;
       sr.want_positioned = TRUE;
       sr.want_recoverable = TRUE;
       if (recover != NULL)
@@ -611,7 +688,8 @@ crier_cf_client_uni_connect (CrierCfClient *client,
 static void
 append_subscribe_result (GString                    *r,
                          const CrierSubscribeResult *res,
-                         gint64                      ttl)
+                         gint64                      ttl,
+                         const char                 *data)
 {
   gboolean first = TRUE;
 
@@ -665,6 +743,11 @@ append_subscribe_result (GString                    *r,
       SEP ();
       g_string_append (r, "\"was_recovering\":true");
     }
+  if (data != NULL)
+    {
+      SEP ();
+      g_string_append_printf (r, "\"data\":%s", data);
+    }
   g_string_append_c (r, '}');
 #undef SEP
 }
@@ -674,6 +757,7 @@ typedef struct
   CrierCfClient *client;
   guint32        id;
   gint64         ttl;
+  char          *data;   /* subscribe: the sub token's "data" (JSON), or NULL */
 } CommandOp;
 
 static CommandOp *
@@ -694,6 +778,7 @@ command_op_done (CommandOp *op)
   CrierCfClient *client = op->client;
 
   client->busy--;
+  g_free (op->data);
   g_free (op);
   if (!client->closed)
     process_queue (client);
@@ -714,7 +799,7 @@ subscribe_done (CrierSession               *session,
     {
       g_autoptr(GString) r = g_string_new (NULL);
 
-      append_subscribe_result (r, result, op->ttl);
+      append_subscribe_result (r, result, op->ttl, op->data);
       reply_ok (op->client, op->id, "subscribe", r->str);
     }
   command_op_done (op);
@@ -830,6 +915,12 @@ handle_subscribe (CrierCfClient *client,
         return;
       chan_info = node_to_json (crier_jwt_claims_get_info (claims));
       exp = crier_jwt_claims_get_exp (claims);
+      {
+        gint64 expire_at;
+
+        if (crier_jwt_claims_get_expire_at (claims, &expire_at))
+          exp = expire_at;
+      }
     }
   else if (ns->require_sub_token || !ns->allow_subscribe ||
            !user_allowed_by_name (channel, client->session->user))
@@ -847,10 +938,15 @@ handle_subscribe (CrierCfClient *client,
   sr.want_join_leave = member_bool (req, "join_leave");
   sr.reject_unrecovered = (member_int (req, "flag", 0) & 2) != 0;
   sr.chan_info = chan_info;
-  sr.expire_at = exp;
+  /* The hub ends the subscription (unsubscribe 2501) when the grace after
+   * the token's expiry has passed without a sub_refresh. */
+  sr.expire_at = sub_expire_at (client, exp);
 
   op = command_op_new (client, id);
   op->ttl = exp > 0 ? MAX (exp - wall_s (), 1) : 0;
+  /* A10.2: the token's "data" is returned in the subscribe result. */
+  if (claims != NULL)
+    op->data = node_to_json (crier_jwt_claims_get_data (claims));
   crier_hub_subscribe (client->ctx->hub, client->session, &sr, subscribe_done, op);
 }
 
@@ -1136,7 +1232,13 @@ handle_sub_refresh (CrierCfClient *client,
   if (claims == NULL)
     return;
   exp = crier_jwt_claims_get_exp (claims);
-  sub->expire_at = exp;
+  {
+    gint64 expire_at;
+
+    if (crier_jwt_claims_get_expire_at (claims, &expire_at))
+      exp = expire_at;
+  }
+  sub->expire_at = sub_expire_at (client, exp);
   r = exp > 0 ? g_strdup_printf ("{\"expires\":true,\"ttl\":%" G_GINT64_FORMAT "}", MAX (exp - wall_s (), 1))
               : g_strdup ("{}");
   reply_ok (client, id, "sub_refresh", r);
@@ -1376,6 +1478,9 @@ crier_cf_client_feed (CrierCfClient *client,
   /* A flood of pipelined commands while one waits is bounded. */
   if (g_queue_get_length (&client->queue) > 1024)
     {
+      if (client->ctx->limits != NULL)
+        client->ctx->limits->refused[CRIER_LIMIT_COMMAND_QUEUE]++;
+      g_debug ("client %s: over 1024 commands queued", client->session->id);
       disconnect (client, 3013, "too many requests");
       return;
     }
@@ -1577,7 +1682,9 @@ cf_ws_message (CrierWs      *ws,
 
   if (!is_text)
     {
-      c->ctx->stats.bad_frames++;
+      /* Counted by its own reason (limit_binary_frame). */
+      if (c->ctx->limits != NULL)
+        c->ctx->limits->refused[CRIER_LIMIT_BINARY_FRAME]++;
       crier_ws_close (ws, 3506, "inappropriate protocol", CRIER_CLOSE_PROTOCOL);
       return;
     }

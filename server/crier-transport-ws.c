@@ -23,6 +23,14 @@ typedef struct
   char                 *origin;
 } PendingUpgrade;
 
+/* The public CrierWs and what only this file needs; conn->data points at
+ * ws, the first member, so a CrierWs * is also a WsPrivate *. */
+typedef struct
+{
+  CrierWs          ws;
+  CrierLimitStats *limits;      /* counts oversized messages, or NULL */
+} WsPrivate;
+
 static void
 pending_upgrade_free (PendingUpgrade *p)
 {
@@ -174,6 +182,10 @@ ws_on_data (CrierConn    *conn,
 
         case CRIER_WS_EVENT_ERROR:
         default:
+          /* An oversized frame or message is a rejection of its own
+           * (limit_message_size), not only a protocol close. */
+          if (ev.code == CRIER_WS_CLOSE_TOO_BIG && ((WsPrivate *) ws)->limits != NULL)
+            ((WsPrivate *) ws)->limits->refused[CRIER_LIMIT_MESSAGE_SIZE]++;
           g_debug ("websocket %" G_GUINT64_FORMAT " from %s: %s (close %u)",
                    conn->id, conn->remote ? conn->remote : "?", ev.reason ? ev.reason : "error", ev.code);
           crier_ws_close (ws, ev.code, ev.reason, CRIER_CLOSE_PROTOCOL);
@@ -274,6 +286,7 @@ upgrade_written (SoupServerMessage *msg,
   PendingUpgrade *p = data;
   g_autoptr(GError) error = NULL;
   GIOStream *stream;
+  WsPrivate *priv;
   CrierWs *ws;
   CrierConn *conn;
 
@@ -286,7 +299,9 @@ upgrade_written (SoupServerMessage *msg,
       return;
     }
 
-  ws = g_new0 (CrierWs, 1);
+  priv = g_new0 (WsPrivate, 1);
+  priv->limits = p->options.limits;
+  ws = &priv->ws;
   conn = crier_engine_adopt (p->engine, stream, p->remote, &ws_conn_class, ws, &error);
   if (conn == NULL)
     {

@@ -433,7 +433,16 @@ test_bad_request (void)
   assert_api_error (server, "unsubscribe", "{\"user\":\"42\"}", 400, 107, "'channel' is required");
   assert_api_error (server, "channels", "{\"pattern\":[]}", 400, 107, "'pattern' must be a string");
   assert_api_error (server, "batch", "{\"commands\":{}}", 400, 107, "'commands'");
-  g_assert_cmpuint (rejected (server, CRIER_API_REJECT_BAD_REQUEST), ==, 17);
+  assert_api_error (server, "subscribe", "{\"channel\":\"news\"}", 400, 107, "'user' is required");
+  assert_api_error (server, "subscribe", "{\"user\":\"42\"}", 400, 107, "'channel' is required");
+  assert_api_error (server, "subscribe", "{\"user\":\"42\",\"channel\":\"\"}", 400, 107, "'channel' must not be empty");
+  assert_api_error (server, "subscribe", "{\"user\":\"42\",\"channel\":\"news\",\"expire_at\":\"soon\"}",
+                    400, 107, "'expire_at' must be an integer");
+  assert_api_error (server, "subscribe", "{\"user\":\"42\",\"channel\":\"news\",\"recover_since\":{\"offset\":-1}}",
+                    400, 107, "'recover_since'");
+  assert_api_error (server, "history_remove", "{}", 400, 107, "'channel' is required");
+  assert_api_error (server, "history_remove", "{\"channel\":[\"news\"]}", 400, 107, "'channel' must be a string");
+  g_assert_cmpuint (rejected (server, CRIER_API_REJECT_BAD_REQUEST), ==, 24);
 
   test_server_quit_unref (server);
 }
@@ -645,6 +654,11 @@ test_history (void)
 
     error_of (node, 102);
   }
+  {
+    g_autoptr(JsonNode) node = api_call_status (server, "history_remove", "{\"channel\":\"nowhere:x\"}", 200);
+
+    error_of (node, 102);
+  }
 
   /* history_remove drops the publications, keeps the position. */
   {
@@ -794,6 +808,11 @@ test_presence (void)
 
   {
     g_autoptr(JsonNode) node = api_call_status (server, "presence", "{\"channel\":\"plain:x\"}", 200);
+
+    error_of (node, 108);
+  }
+  {
+    g_autoptr(JsonNode) node = api_call_status (server, "presence_stats", "{\"channel\":\"plain:x\"}", 200);
 
     error_of (node, 108);
   }

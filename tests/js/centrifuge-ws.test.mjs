@@ -413,6 +413,34 @@ ctest('1d expired token: error 109, getToken called, connects with the fresh tok
   assert.equal(c.events.filter((x) => x.ev === 'disconnected').length, 0, 'never disconnected');
 });
 
+ctest('1e subs claim: server-side subscription with the claim info and data; publications arrive',
+  ['channels.history_size=10', 'channels.presence=true'], async (env) => {
+    const c = env.client('subs-claim', {
+      token: token('42', { subs: { news: { info: { role: 'admin' }, data: { welcome: 1 } } } }),
+    });
+    const subscribed = waitEvent(c, 'subscribed', { pred: (x) => x.channel === 'news', what: 'server-side subscribed' });
+    const pubs = [];
+    c.on('publication', (ctx) => pubs.push(ctx));
+    const { client } = await connect(c);
+    const ctx = await subscribed;
+    assert.deepEqual(ctx.data, { welcome: 1 }, 'data from the claim');
+    assert.equal(ctx.recoverable, true, 'recoverable where history exists');
+    assert.equal(ctx.positioned, true);
+    assert.ok(ctx.streamPosition?.epoch, `stream position: ${JSON.stringify(ctx.streamPosition)}`);
+    const reply = c.frames.find('<', (m) => m.connect);
+    assert.deepEqual(Object.keys(reply.connect.subs ?? {}), ['news'], 'connect reply subs');
+
+    const presence = await env.api('presence', { channel: 'news' });
+    assert.deepEqual(presence.presence[client]?.chan_info, { role: 'admin' }, 'chan_info from the claim');
+    assert.deepEqual(presence.presence[client]?.conn_info, { name: 'user 42' });
+
+    const p = await env.api('publish', { channel: 'news', data: { n: 1 } });
+    await waitUntil(() => pubs.length >= 1, { what: 'publication on the server-side subscription' });
+    assert.equal(pubs[0].channel, 'news');
+    assert.deepEqual(pubs[0].data, { n: 1 });
+    assert.equal(pubs[0].offset, p.offset);
+  });
+
 // ---------------------------------------------------------------------------
 // 2. Subscribe and publish
 
@@ -508,17 +536,64 @@ ctest('2e subscription token for another channel is rejected', PUBSUB_SETTINGS, 
   const c = env.client('wrong-channel-token', { token: token('42') });
   const s = env.sub(c, 'private:room', { token: subToken('42', 'private:other') });
   await connect(c);
-  const outcome = Promise.race([
-    waitEvent(s, 'unsubscribed').then((x) => ({ kind: 'unsubscribed', code: x.code })),
-    waitEvent(c, 'disconnected').then((x) => ({ kind: 'disconnected', code: x.code })),
-  ]);
+  const disconnected = waitEvent(c, 'disconnected', { what: 'disconnected' });
   s.subscribe();
-  const o = await outcome;
-  // A10.2: invalid subscription token -> 103; A16.14: channel mismatch -> 3500.
-  assert.ok((o.kind === 'unsubscribed' && o.code === 103) || (o.kind === 'disconnected' && o.code === 3500),
-    `rejected with 103 (unsubscribed) or 3500 (disconnected), got ${JSON.stringify(o)}`);
+  // A10.2 / A16.14: a valid token whose channel differs from the requested
+  // one is an invalid token: terminal disconnect 3500 (not error 103, which
+  // is for tokens that do not verify).
+  const d = await disconnected;
+  assert.equal(d.code, 3500, `disconnect code: ${JSON.stringify(d)}`);
+  assert.ok(c.frames.entries.some((e) => e.dir === 'close' && e.text.startsWith('3500')), 'close frame 3500');
+  const cmd = c.frames.find('>', (m) => m.subscribe);
+  assert.equal(c.frames.find('<', (m) => m.id === cmd.id), undefined, 'no subscribe reply before the close');
   assert.ok(!s.events.some((e) => e.ev === 'subscribed'), 'never subscribed');
+  await sleep(1000);              // a reconnect would start within 100..500 ms
+  assert.equal(c.state, 'disconnected', 'terminal: no reconnect');
+  assert.equal(c.frames.opens(), 1, 'no second transport');
 });
+
+ctest('2f subscription token expiring in 3 s is refreshed with sub_refresh; still subscribed and receiving',
+  [...PUBSUB_SETTINGS, 'auth.expired_close_delay=2s'], async (env) => {
+    // The grace after a sub token's exp is 2 s here (25 s by default), so a
+    // missing sub_refresh would end the subscription (unsubscribe 2501)
+    // within the test.
+    let calls = 0;
+    const exp = nowSeconds() + 3;
+    const c = env.client('sub-refresh', { token: token('42') });
+    const s = env.sub(c, 'private:room', {
+      getToken: async (ctx) => {
+        calls++;
+        assert.equal(ctx.channel, 'private:room');
+        return subToken('42', 'private:room', { exp: calls === 1 ? exp : nowSeconds() + 3600 });
+      },
+    });
+    await Promise.all([connect(c), subscribe(s)]);
+    const subCmd = c.frames.find('>', (m) => m.subscribe);
+    const subReply = c.frames.find('<', (m) => m.id === subCmd.id);
+    assert.equal(subReply.subscribe?.expires, true, `subscribe result expires: ${JSON.stringify(subReply)}`);
+    assert.ok(subReply.subscribe.ttl >= 1 && subReply.subscribe.ttl <= 3, `ttl ${subReply.subscribe.ttl}`);
+
+    const refreshed = await waitUntil(() => {
+      const cmd = c.frames.find('>', (m) => m.sub_refresh);
+      return cmd && c.frames.find('<', (m) => m.id === cmd.id);
+    }, { what: 'sub_refresh reply', timeout: 7000 });
+    assert.ok(refreshed.sub_refresh && !refreshed.error, `sub_refresh reply: ${JSON.stringify(refreshed)}`);
+    assert.equal(refreshed.sub_refresh.expires, true);
+    assert.ok(refreshed.sub_refresh.ttl > 60, `new ttl ${refreshed.sub_refresh.ttl}`);
+    const sent = c.frames.find('>', (m) => m.sub_refresh).sub_refresh;
+    assert.equal(sent.channel, 'private:room');
+    assert.equal(calls, 2, 'getToken: once to subscribe, once to refresh');
+
+    // well past the first token's expiry and the grace: still subscribed
+    await sleep(Math.max(0, (exp + 3) * 1000 - Date.now()));
+    assert.equal(s.state, 'subscribed');
+    assert.deepEqual(s.events.map((e) => e.ev), ['subscribing', 'subscribed'], 'no unsubscribe or resubscribe');
+    assert.equal(c.frames.count('<', (m) => m.push?.unsubscribe), 0, 'no unsubscribe push');
+    await env.api('publish', { channel: 'private:room', data: { after: 'refresh' } });
+    await waitUntil(() => s.pubs.length >= 1, { what: 'publication after the refresh' });
+    assert.deepEqual(s.pubs.map((p) => p.data), [{ after: 'refresh' }]);
+    assert.deepEqual(drops(c), [], 'the connection stayed up');
+  });
 
 // ---------------------------------------------------------------------------
 // 3. History, presence, join/leave
@@ -874,3 +949,38 @@ ctest('8c raw: a client that never answers pings is closed with 3012', PING_SETT
   assert.equal(code, 3012);
   assert.ok(ws.replies.some(isEmptyObject), 'a ping was sent before the close');
 });
+
+// ---------------------------------------------------------------------------
+// 9. Unidirectional WebSocket
+
+ctest('9 uni_websocket: the first message is the ConnectRequest; bare pushes follow',
+  ['channels.history_size=10'], async (env) => {
+    const frames = new FrameLog();
+    const ws = new WebSocket(env.srv.url('ws', '/connection/uni_websocket'));
+    env.raws.push(Object.assign(ws, { label: 'uni', frames }));
+    const pushes = [];
+    ws.on('message', (data) => {
+      frames.add('<', data.toString());
+      pushes.push(...parseLines(data.toString()));
+    });
+    await withTimeout(new Promise((resolve, reject) => {
+      ws.once('open', resolve);
+      ws.once('error', reject);
+    }), 5000, 'uni WebSocket open');
+    // No cf_connect in the URL: a bare ConnectRequest, not a command.
+    const req = JSON.stringify({ token: token('42', { channels: ['news'] }), name: 'raw' });
+    frames.add('>', req);
+    ws.send(req);
+    const connect = (await waitUntil(() => pushes.find((m) => m.connect), { what: 'connect push' })).connect;
+    assert.ok(typeof connect.client === 'string' && connect.client.length > 0, 'client id');
+    assert.ok(connect.subs?.news, `server-side subscription in the connect push: ${JSON.stringify(connect)}`);
+    assert.ok(!pushes.some((m) => m.id !== undefined), 'no reply ids on a unidirectional stream');
+
+    // Anything after connect is ignored, not a second connect or an error.
+    ws.send(JSON.stringify({ token: 'garbage' }));
+    const p = await env.api('publish', { channel: 'news', data: { n: 1 } });
+    const pub = await waitUntil(() => pushes.find((m) => m.pub), { what: 'publication push' });
+    assert.deepEqual(pub, { channel: 'news', pub: { data: { n: 1 }, offset: p.offset } }, 'a bare push');
+    assert.equal(ws.readyState, WebSocket.OPEN, 'still open');
+    assert.equal(pushes.filter((m) => m.connect).length, 1, 'one connect push');
+  });
