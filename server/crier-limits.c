@@ -19,6 +19,7 @@ static const char * const limit_names[CRIER_LIMIT_N] = {
   [CRIER_LIMIT_COMMAND_QUEUE] = "command_queue",
   [CRIER_LIMIT_MESSAGE_SIZE] = "message_size",
   [CRIER_LIMIT_BINARY_FRAME] = "binary_frame",
+  [CRIER_LIMIT_BODY_SIZE] = "body_size",
 };
 
 const char *

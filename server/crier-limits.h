@@ -30,6 +30,7 @@ typedef enum
   CRIER_LIMIT_COMMAND_QUEUE,     /* over 1024 commands pipelined: 3013 */
   CRIER_LIMIT_MESSAGE_SIZE,      /* WebSocket frame/message over the cap: 1009 */
   CRIER_LIMIT_BINARY_FRAME,      /* binary frame to the JSON client protocol: 3506 */
+  CRIER_LIMIT_BODY_SIZE,         /* stream/emulation POST body over max_request_body: 413 */
   CRIER_LIMIT_N
 } CrierLimitReason;
 

@@ -542,6 +542,18 @@ body_got_chunk_cb (SoupServerMessage *msg,
   g_byte_array_append (body->data, p, len);
 }
 
+/* A POST body over [limits] max_request_body: counted and logged. */
+static void
+body_refused (SoupServerMessage *msg,
+              CrierLimitStats   *limits)
+{
+  g_autofree char *who = crier_stream_remote_string (msg);
+
+  limits->refused[CRIER_LIMIT_BODY_SIZE]++;
+  g_debug ("%s %s: request body over max_request_body: 413",
+           who, g_uri_get_path (soup_server_message_get_uri (msg)));
+}
+
 /* POST bodies are collected here, up to [limits] max_request_body; a
  * larger declared length is refused before it is read. */
 static void
@@ -562,6 +574,7 @@ body_early_cb (SoupServer        *soup,
   if (soup_message_headers_get_encoding (req) == SOUP_ENCODING_CONTENT_LENGTH &&
       soup_message_headers_get_content_length (req) > config->max_request_body)
     {
+      body_refused (msg, crier_server_get_limit_stats (st->server));
       crier_cors_apply (msg, config->allowed_origins, NULL);
       soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Connection", "close");
       reply_text (msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "request body too large\n");
@@ -576,7 +589,8 @@ body_early_cb (SoupServer        *soup,
 
 /* The POST body, or NULL after answering 413. */
 static GBytes *
-take_body (SoupServerMessage *msg)
+take_body (SoupServerMessage *msg,
+           CrierLimitStats   *limits)
 {
   Body *body = g_object_get_data (G_OBJECT (msg), BODY_KEY);
 
@@ -584,6 +598,7 @@ take_body (SoupServerMessage *msg)
     return g_bytes_new (NULL, 0);
   if (body->too_large)
     {
+      body_refused (msg, limits);
       soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Connection", "close");
       reply_text (msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "request body too large\n");
       return NULL;
@@ -833,7 +848,7 @@ handle_http_stream (SoupServer        *soup,
 
   if (!stream_request_ok (st, msg, "http_stream", "POST, OPTIONS"))
     return;
-  body = take_body (msg);
+  body = take_body (msg, crier_server_get_limit_stats (st->server));
   if (body == NULL)
     return;
   data = g_bytes_get_data (body, &len);
@@ -858,7 +873,7 @@ handle_sse (SoupServer        *soup,
 
   if (soup_server_message_get_method (msg) == SOUP_METHOD_POST)
     {
-      body = take_body (msg);
+      body = take_body (msg, crier_server_get_limit_stats (st->server));
       if (body == NULL)
         return;
       data = g_bytes_get_data (body, &len);
@@ -994,7 +1009,7 @@ handle_emulation (SoupServer        *soup,
       reply_text (msg, SOUP_STATUS_METHOD_NOT_ALLOWED, "method not allowed\n");
       return;
     }
-  body = take_body (msg);
+  body = take_body (msg, crier_server_get_limit_stats (st->server));
   if (body == NULL)
     return;
 

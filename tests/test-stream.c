@@ -590,6 +590,7 @@ test_emulation_errors (void)
   g_assert_cmpuint (emulate (server, "[1]"), ==, 400);
   g_assert_cmpuint (emulate (server, "{\"session\":\"x\",\"data\":{}}"), ==, 400);
   g_assert_cmpuint (emulate (server, too_big), ==, 413);
+  g_assert_cmpuint (crier_server_get_limit_stats (server)->refused[CRIER_LIMIT_BODY_SIZE], ==, 1);
   g_assert_cmpuint (test_http_request (crier_server_get_port (server), "GET", "/emulation", NULL, NULL), ==, 405);
   g_assert_cmpuint (emulate (server, pong), ==, 204);
 
