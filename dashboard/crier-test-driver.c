@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include "crier-test-driver.h"
+#include "crier-node-item.h"
 #include "crier-session-list.h"
 
 #include <gio/gunixinputstream.h>
@@ -46,6 +47,7 @@ struct _CrierTestDriver
   CheckFunc         check;
   gint64            deadline;
   guint             wait_id;
+  guint             nodes_updates; /* list_nodes replies when wait-nodes began */
 
   /* screenshots: ticks left before saving */
   GtkWidget        *shot_widget;
@@ -143,6 +145,42 @@ check_sessions (CrierTestDriver *self)
 
   return g_list_model_get_n_items (G_LIST_MODEL (list)) ==
          (guint) g_ascii_strtoull (self->argument, NULL, 10);
+}
+
+/* wait-nodes N: N nodes listed, and a reply newer than the command. */
+static gboolean
+check_nodes (CrierTestDriver *self)
+{
+  CrierNodesPage *page = crier_window_get_nodes_page (self->window);
+
+  return crier_nodes_page_get_n_updates (page) > self->nodes_updates &&
+         (self->argument == NULL ||
+          g_list_model_get_n_items (crier_nodes_page_get_model (page)) ==
+          (guint) g_ascii_strtoull (self->argument, NULL, 10));
+}
+
+static void
+report_nodes (CrierTestDriver *self)
+{
+  CrierNodesPage *page = crier_window_get_nodes_page (self->window);
+  GListModel *nodes = crier_nodes_page_get_model (page);
+
+  reply ("nodes=%u shared=%s total-nodes=%s total-connections=%s",
+         g_list_model_get_n_items (nodes),
+         crier_nodes_page_get_shared (page) ? "true" : "false",
+         crier_nodes_page_get_total_nodes_text (page),
+         crier_nodes_page_get_total_connections_text (page));
+  for (guint i = 0; i < g_list_model_get_n_items (nodes); i++)
+    {
+      g_autoptr(CrierNodeItem) item = g_list_model_get_item (nodes, i);
+
+      reply ("node=%s self=%d connections=%" G_GUINT64_FORMAT " age=%.1f name=%s",
+             crier_node_item_get_id (item),
+             crier_node_item_get_is_self (item),
+             crier_node_item_get_connections (item),
+             crier_node_item_get_heartbeat_age (item),
+             crier_node_item_get_name (item));
+    }
 }
 
 static gboolean
@@ -556,6 +594,16 @@ run_command (CrierTestDriver *self)
           reply ("alert=%s %s", metric, explanation);
         }
       done (self, NULL);
+    }
+  else if (g_str_equal (cmd, "nodes"))
+    {
+      report_nodes (self);
+      done (self, NULL);
+    }
+  else if (g_str_equal (cmd, "wait-nodes"))
+    {
+      self->nodes_updates = crier_nodes_page_get_n_updates (crier_window_get_nodes_page (self->window));
+      wait_for (self, check_nodes);
     }
   else if (g_str_equal (cmd, "wait-alert") && arg != NULL)
     wait_for (self, check_alert);

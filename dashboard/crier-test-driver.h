@@ -19,6 +19,12 @@
  *   channels                  channels=N (select-channel I selects one)
  *   alerts                    alerts=N active=M, then alert=METRIC EXPLANATION
  *   wait-alert METRIC         until an alert of METRIC is listed
+ *   nodes                     nodes=N shared=B total-nodes=T
+ *                             total-connections=C as the tiles show them,
+ *                             then node=ID self=0|1 connections=N age=S
+ *                             name=NAME per row
+ *   wait-nodes [N]            until a list_nodes reply newer than the
+ *                             command (that lists N nodes)
  *   screenshot PATH           the main window, after two more frames
  *   screenshot-broadcast PATH the broadcast dialog
  *   bench N                   N fake sessions: insertion, scrolling and

@@ -42,6 +42,7 @@ struct _CrierWindow
   CrierSessionsPage    *sessions_page;
   CrierChannelsPage    *channels_page;
   CrierAlertsPage      *alerts_page;
+  CrierNodesPage       *nodes_page;
 };
 
 G_DEFINE_FINAL_TYPE (CrierWindow, crier_window, ADW_TYPE_APPLICATION_WINDOW)
@@ -391,6 +392,7 @@ crier_window_class_init (CrierWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, CrierWindow, sessions_page);
   gtk_widget_class_bind_template_child (widget_class, CrierWindow, channels_page);
   gtk_widget_class_bind_template_child (widget_class, CrierWindow, alerts_page);
+  gtk_widget_class_bind_template_child (widget_class, CrierWindow, nodes_page);
 
   gtk_widget_class_install_action (widget_class, "win.copy-address", NULL,
                                    crier_window_copy_address_action);
@@ -412,6 +414,8 @@ crier_window_class_init (CrierWindowClass *klass)
                                        "win.show-page", "s", "channels");
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_4, GDK_ALT_MASK,
                                        "win.show-page", "s", "alerts");
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_5, GDK_ALT_MASK,
+                                       "win.show-page", "s", "nodes");
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_b, GDK_CONTROL_MASK,
                                        "win.broadcast", NULL);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_l, GDK_CONTROL_MASK,
@@ -432,6 +436,7 @@ crier_window_init (CrierWindow *self)
   g_type_ensure (CRIER_TYPE_SESSIONS_PAGE);
   g_type_ensure (CRIER_TYPE_CHANNELS_PAGE);
   g_type_ensure (CRIER_TYPE_ALERTS_PAGE);
+  g_type_ensure (CRIER_TYPE_NODES_PAGE);
   gtk_widget_init_template (GTK_WIDGET (self));
 
   self->settings = g_settings_new (APP_ID);
@@ -459,6 +464,7 @@ crier_window_init (CrierWindow *self)
   crier_sessions_page_set_client (self->sessions_page, self->client);
   crier_channels_page_set_client (self->channels_page, self->client);
   crier_alerts_page_set_client (self->alerts_page, self->client);
+  crier_nodes_page_set_client (self->nodes_page, self->client);
   g_signal_connect_object (self->client, "notify::state",
                            G_CALLBACK (crier_window_client_state_changed),
                            self, G_CONNECT_SWAPPED);
@@ -539,6 +545,13 @@ crier_window_get_alerts_page (CrierWindow *self)
 {
   g_return_val_if_fail (CRIER_IS_WINDOW (self), NULL);
   return self->alerts_page;
+}
+
+CrierNodesPage *
+crier_window_get_nodes_page (CrierWindow *self)
+{
+  g_return_val_if_fail (CRIER_IS_WINDOW (self), NULL);
+  return self->nodes_page;
 }
 
 CrierBroadcastDialog *
