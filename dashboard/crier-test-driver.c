@@ -10,6 +10,8 @@
 #include "config.h"
 
 #include "crier-test-driver.h"
+#include "crier-connect-dialog.h"
+#include "crier-dashboard-enums.h"
 #include "crier-node-item.h"
 #include "crier-session-list.h"
 
@@ -136,6 +138,71 @@ check_connected (CrierTestDriver *self)
 {
   return crier_admin_client_get_state (crier_window_get_client (self->window)) ==
          CRIER_ADMIN_CLIENT_CONNECTED;
+}
+
+static const char *
+reason_nick (CrierAdminClient *client)
+{
+  /* Enum classes of static types live as long as the program. */
+  GEnumClass *klass = g_type_class_ref (CRIER_TYPE_ADMIN_CLIENT_REASON);
+  GEnumValue *value = g_enum_get_value (klass, crier_admin_client_get_reason (client));
+  const char *nick = value != NULL ? value->value_nick : "?";
+
+  g_type_class_unref (klass);
+  return nick;
+}
+
+static gboolean
+check_reason (CrierTestDriver *self)
+{
+  CrierAdminClient *client = crier_window_get_client (self->window);
+
+  return crier_admin_client_get_state (client) == CRIER_ADMIN_CLIENT_ERROR &&
+         g_strcmp0 (reason_nick (client), self->argument) == 0;
+}
+
+/* connect ADDRESS TOKEN tls|plain [CA_FILE]: the connection dialog, filled
+ * in and applied. */
+static void
+connect_dialog (CrierTestDriver *self)
+{
+  g_auto(GStrv) words = g_strsplit (self->argument, " ", 4);
+  CrierConnectDialog *dialog;
+
+  if (g_strv_length (words) < 3)
+    {
+      done (self, "usage: connect ADDRESS TOKEN tls|plain [CA_FILE]");
+      return;
+    }
+  dialog = crier_connect_dialog_new (GTK_WINDOW (self->window));
+  gtk_window_present (GTK_WINDOW (dialog));
+  crier_connect_dialog_fill (dialog, words[0], g_str_equal (words[1], "-") ? "" : words[1],
+                             g_str_equal (words[2], "tls"), words[3]);
+  if (!gtk_widget_activate_action (GTK_WIDGET (dialog), "connect.apply", NULL))
+    {
+      gtk_window_destroy (GTK_WINDOW (dialog));
+      done (self, "connect.apply is disabled");
+      return;
+    }
+  done (self, NULL);
+}
+
+static void
+trust_certificate (CrierTestDriver *self)
+{
+  AdwMessageDialog *dialog;
+
+  gtk_widget_activate_action (GTK_WIDGET (self->window), "win.trust-certificate", NULL);
+  dialog = crier_window_get_trust_dialog (self->window);
+  if (dialog == NULL)
+    {
+      done (self, "no certificate to trust");
+      return;
+    }
+  reply ("fingerprint=%s", (const char *) g_object_get_data (G_OBJECT (dialog), "fingerprint"));
+  adw_message_dialog_response (dialog, "trust");
+  gtk_window_destroy (GTK_WINDOW (dialog));
+  done (self, NULL);
 }
 
 static gboolean
@@ -490,6 +557,7 @@ run_command (CrierTestDriver *self)
       static const char *names[] = { "disconnected", "connecting", "connected", "error" };
 
       reply ("state=%s", names[crier_admin_client_get_state (client)]);
+      reply ("reason=%s", reason_nick (client));
       done (self, NULL);
     }
   else if (g_str_equal (cmd, "connections"))
@@ -595,6 +663,12 @@ run_command (CrierTestDriver *self)
         }
       done (self, NULL);
     }
+  else if (g_str_equal (cmd, "wait-reason") && arg != NULL)
+    wait_for (self, check_reason);
+  else if (g_str_equal (cmd, "connect") && arg != NULL)
+    connect_dialog (self);
+  else if (g_str_equal (cmd, "trust-certificate"))
+    trust_certificate (self);
   else if (g_str_equal (cmd, "nodes"))
     {
       report_nodes (self);

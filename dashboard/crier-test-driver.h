@@ -6,6 +6,13 @@
  *
  *   wait-connected            until the admin client is connected
  *   state                     state=connected|connecting|error|disconnected
+ *                             and reason=NICK (CrierAdminClientReason)
+ *   wait-reason NICK          until the client is in error for that reason
+ *   connect ADDRESS TOKEN tls|plain [CA_FILE]
+ *                             the connection dialog, filled in (TOKEN "-"
+ *                             for none) and applied
+ *   trust-certificate         win.trust-certificate; fingerprint=FP as the
+ *                             dialog shows it, answered "trust"
  *   connections               connections=N as the Overview tile shows it
  *   samples                   samples=N in the connections graph
  *   sessions                  sessions=N in the session list (sessions-shown=N)

@@ -36,6 +36,8 @@ CrierSessionsPage    *crier_window_get_sessions_page    (CrierWindow      *self)
 CrierChannelsPage    *crier_window_get_channels_page    (CrierWindow      *self);
 CrierAlertsPage      *crier_window_get_alerts_page      (CrierWindow      *self);
 CrierNodesPage       *crier_window_get_nodes_page       (CrierWindow      *self);
+/* The open "Trust This Certificate?" dialog, if any. */
+AdwMessageDialog     *crier_window_get_trust_dialog     (CrierWindow      *self);
 /* The open broadcast dialog, if any. */
 CrierBroadcastDialog *crier_window_get_broadcast_dialog (CrierWindow      *self);
 /* The toast's title is Pango markup on libadwaita 1.2: escape server text. */

@@ -7,7 +7,8 @@
  *                                    item properties that notify
  *   /dashboard/model/graph/normalize series -> 0..1 over a rounded top
  *   /dashboard/model/format          values with units
- *   /dashboard/model/client/...      backoff with jitter, error kinds
+ *   /dashboard/model/client/...      backoff with jitter, error kinds,
+ *                                    certificate errors in words
  *   /dashboard/model/credentials     the token file is 0600
  *   /dashboard/model/node-item       a list_nodes entry: members, heartbeat
  *                                    age, notifications only on change,
@@ -646,6 +647,19 @@ test_node_item (void)
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
 }
 
+static void
+test_client_certificate_errors (void)
+{
+  g_autofree char *one = crier_admin_client_describe_certificate_errors (G_TLS_CERTIFICATE_UNKNOWN_CA);
+  g_autofree char *two = crier_admin_client_describe_certificate_errors (G_TLS_CERTIFICATE_UNKNOWN_CA |
+                                                                         G_TLS_CERTIFICATE_EXPIRED);
+  g_autofree char *none = crier_admin_client_describe_certificate_errors (0);
+
+  g_assert_cmpstr (one, ==, "issued by an unknown authority");
+  g_assert_cmpstr (two, ==, "issued by an unknown authority, expired");
+  g_assert_cmpstr (none, ==, "not trusted");
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -666,6 +680,7 @@ main (int   argc,
   g_test_add_func ("/dashboard/model/client/bad-address", test_client_bad_address);
   g_test_add_func ("/dashboard/model/credentials", test_credentials);
   g_test_add_func ("/dashboard/model/node-item", test_node_item);
+  g_test_add_func ("/dashboard/model/client/certificate-errors", test_client_certificate_errors);
 
   return g_test_run ();
 }
