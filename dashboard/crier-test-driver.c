@@ -305,6 +305,9 @@ shot_save_cb (gpointer user_data)
       reply ("screenshot=%s", self->argument);
       done (self, NULL);
     }
+  /* screenshot-connect opened it for the picture only. */
+  if (CRIER_IS_CONNECT_DIALOG (self->shot_widget))
+    gtk_window_destroy (GTK_WINDOW (self->shot_widget));
   g_clear_object (&self->shot_widget);
 
   return G_SOURCE_REMOVE;
@@ -683,6 +686,13 @@ run_command (CrierTestDriver *self)
     wait_for (self, check_alert);
   else if (g_str_equal (cmd, "screenshot"))
     screenshot (self, GTK_WIDGET (self->window));
+  else if (g_str_equal (cmd, "screenshot-connect"))
+    {
+      CrierConnectDialog *dialog = crier_connect_dialog_new (GTK_WINDOW (self->window));
+
+      gtk_window_present (GTK_WINDOW (dialog));
+      screenshot (self, GTK_WIDGET (dialog));
+    }
   else if (g_str_equal (cmd, "screenshot-broadcast"))
     screenshot (self, (GtkWidget *) crier_window_get_broadcast_dialog (self->window));
   else if (g_str_equal (cmd, "bench") && arg != NULL)

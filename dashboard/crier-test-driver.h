@@ -34,6 +34,8 @@
  *                             command (that lists N nodes)
  *   screenshot PATH           the main window, after two more frames
  *   screenshot-broadcast PATH the broadcast dialog
+ *   screenshot-connect PATH   the connection dialog as it opens (closed
+ *                             after the picture)
  *   bench N                   N fake sessions: insertion, scrolling and
  *                             filtering frame times (bench-* lines)
  *   quit                      app.quit

@@ -154,6 +154,19 @@ test_ca_file (void)
   g_strfreev (dash_command (&t.dash, "wait-connected"));
   state = state_of ("state");
   g_assert_cmpstr (state, ==, "connected");
+
+  /* The dialog shows what was chosen. */
+  {
+    const char *dir = g_getenv ("CRIER_ARTIFACTS_DIR");
+
+    if (dir != NULL && g_mkdir_with_parents (dir, 0755) == 0)
+      {
+        g_autofree char *path = g_build_filename (dir, "connect-tls.png", NULL);
+
+        g_strfreev (dash_command (&t.dash, "screenshot-connect %s", path));
+        g_assert_true (g_file_test (path, G_FILE_TEST_EXISTS));
+      }
+  }
 }
 
 static void
