@@ -31,6 +31,11 @@ struct _CrierAdminClient
   char                    *address;          /* as given */
   char                    *token;
   char                    *socket_path;      /* resolved: Unix socket, or NULL */
+  gboolean                 tls;              /* wss:// for host:port */
+  char                    *ca_file;          /* NULL: the system's trust store */
+  char                    *pinned;           /* SHA-256 fingerprint, or NULL */
+  GTlsCertificate         *peer_certificate; /* last TLS attempt */
+  GTlsCertificateFlags     peer_errors;
 
   CrierAdminClientState    state;
   CrierAdminClientReason   reason;
@@ -80,6 +85,101 @@ enum {
 static guint signals[N_SIGNALS];
 
 static void start_attempt (CrierAdminClient *self);
+
+char *
+crier_admin_client_certificate_fingerprint (GTlsCertificate *certificate)
+{
+  g_autoptr(GByteArray) der = NULL;
+  g_autofree char *hex = NULL;
+  GString *out;
+
+  g_return_val_if_fail (G_IS_TLS_CERTIFICATE (certificate), NULL);
+
+  g_object_get (certificate, "certificate", &der, NULL);
+  if (der == NULL)
+    return NULL;
+  hex = g_compute_checksum_for_data (G_CHECKSUM_SHA256, der->data, der->len);
+  out = g_string_sized_new (96);
+  for (guint i = 0; hex[i] != '\0' && hex[i + 1] != '\0'; i += 2)
+    {
+      if (i > 0)
+        g_string_append_c (out, ':');
+      g_string_append_c (out, g_ascii_toupper (hex[i]));
+      g_string_append_c (out, g_ascii_toupper (hex[i + 1]));
+    }
+  return g_string_free (out, FALSE);
+}
+
+char *
+crier_admin_client_describe_certificate_errors (GTlsCertificateFlags errors)
+{
+  static const struct { GTlsCertificateFlags flag; const char *text; } names[] = {
+    { G_TLS_CERTIFICATE_UNKNOWN_CA, "issued by an unknown authority" },
+    { G_TLS_CERTIFICATE_BAD_IDENTITY, "made out for another name" },
+    { G_TLS_CERTIFICATE_NOT_ACTIVATED, "not valid yet" },
+    { G_TLS_CERTIFICATE_EXPIRED, "expired" },
+    { G_TLS_CERTIFICATE_REVOKED, "revoked" },
+    { G_TLS_CERTIFICATE_INSECURE, "using an insecure algorithm" },
+    { G_TLS_CERTIFICATE_GENERIC_ERROR, "invalid" },
+  };
+  GString *out = g_string_new (NULL);
+
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+    if (errors & names[i].flag)
+      {
+        if (out->len > 0)
+          g_string_append (out, ", ");
+        g_string_append (out, names[i].text);
+      }
+  if (out->len == 0)
+    g_string_append (out, "not trusted");
+  return g_string_free (out, FALSE);
+}
+
+/* Compares fingerprints ignoring case, colons and spaces. */
+static gboolean
+fingerprint_equal (const char *a,
+                   const char *b)
+{
+  if (a == NULL || b == NULL)
+    return FALSE;
+  for (;;)
+    {
+      while (*a == ':' || *a == ' ')
+        a++;
+      while (*b == ':' || *b == ' ')
+        b++;
+      if (*a == '\0' || *b == '\0')
+        return *a == *b;
+      if (g_ascii_tolower (*a) != g_ascii_tolower (*b))
+        return FALSE;
+      a++;
+      b++;
+    }
+}
+
+static gboolean
+accept_certificate_cb (SoupMessage          *msg,
+                       GTlsCertificate      *certificate,
+                       GTlsCertificateFlags  errors,
+                       CrierAdminClient     *self)
+{
+  g_autofree char *fingerprint = crier_admin_client_certificate_fingerprint (certificate);
+  /* A pinned certificate stands for itself: who issued it and for which
+   * name do not matter; expiry, revocation and weak algorithms still do. */
+  const GTlsCertificateFlags pinnable = G_TLS_CERTIFICATE_UNKNOWN_CA | G_TLS_CERTIFICATE_BAD_IDENTITY;
+
+  g_set_object (&self->peer_certificate, certificate);
+  self->peer_errors = errors;
+
+  if (fingerprint_equal (fingerprint, self->pinned) && (errors & ~pinnable) == 0)
+    {
+      g_debug ("admin client: accepting the pinned certificate %s", fingerprint);
+      self->peer_errors = 0;
+      return TRUE;
+    }
+  return FALSE;
+}
 
 guint
 crier_admin_client_backoff_ms (guint  attempt,
@@ -184,6 +284,8 @@ drop_connection (CrierAdminClient *self)
         soup_websocket_connection_close (self->connection, SOUP_WEBSOCKET_CLOSE_GOING_AWAY, NULL);
       g_clear_object (&self->connection);
     }
+  if (self->handshake != NULL)
+    g_signal_handlers_disconnect_by_data (self->handshake, self);
   g_clear_object (&self->handshake);
   g_clear_object (&self->session);
 
@@ -399,6 +501,16 @@ websocket_connect_cb (GObject      *object,
   connection = soup_session_websocket_connect_finish (SOUP_SESSION (object), result, &error);
   if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     return;
+  if (connection == NULL && self->peer_certificate != NULL && self->peer_errors != 0)
+    {
+      g_autofree char *why = crier_admin_client_describe_certificate_errors (self->peer_errors);
+      g_autofree char *message = g_strdup_printf ("The server's certificate is %s", why);
+
+      /* Retrying cannot help: the user decides whether to trust it. */
+      self->running = FALSE;
+      fail (self, CRIER_ADMIN_CLIENT_REASON_UNTRUSTED_CERTIFICATE, message);
+      return;
+    }
   if (connection == NULL)
     {
       status = self->handshake != NULL ? soup_message_get_status (self->handshake) : 0;
@@ -444,8 +556,26 @@ start_attempt (CrierAdminClient *self)
     }
   else
     {
+      g_autoptr(GTlsDatabase) database = NULL;
+      g_autoptr(GError) error = NULL;
+
+      if (self->tls && self->ca_file != NULL)
+        {
+          database = g_tls_file_database_new (self->ca_file, &error);
+          if (database == NULL)
+            {
+              g_autofree char *message = g_strdup_printf ("Cannot use the CA file %s: %s",
+                                                          self->ca_file, error->message);
+
+              self->running = FALSE;
+              fail (self, CRIER_ADMIN_CLIENT_REASON_OTHER, message);
+              return;
+            }
+        }
       self->session = soup_session_new_with_options ("timeout", 0, NULL);
-      uri = g_strdup_printf ("ws://%s" CRIER_ADMIN_PATH, self->address);
+      if (database != NULL)
+        soup_session_set_tls_database (self->session, database);
+      uri = g_strdup_printf ("%s://%s" CRIER_ADMIN_PATH, self->tls ? "wss" : "ws", self->address);
     }
 
   self->handshake = soup_message_new ("GET", uri);
@@ -461,6 +591,12 @@ start_attempt (CrierAdminClient *self)
       fail (self, CRIER_ADMIN_CLIENT_REASON_BAD_ADDRESS, message);
       return;
     }
+
+  g_clear_object (&self->peer_certificate);
+  self->peer_errors = 0;
+  if (self->socket_path == NULL && self->tls)
+    g_signal_connect (self->handshake, "accept-certificate",
+                      G_CALLBACK (accept_certificate_cb), self);
 
   if (self->socket_path == NULL && self->token != NULL && self->token[0] != '\0')
     {
@@ -500,6 +636,9 @@ crier_admin_client_finalize (GObject *object)
   g_clear_pointer (&self->address, g_free);
   g_clear_pointer (&self->token, g_free);
   g_clear_pointer (&self->socket_path, g_free);
+  g_clear_pointer (&self->ca_file, g_free);
+  g_clear_pointer (&self->pinned, g_free);
+  g_clear_object (&self->peer_certificate);
   g_clear_pointer (&self->error_message, g_free);
   g_clear_pointer (&self->node, g_free);
   g_clear_pointer (&self->server_version, g_free);
@@ -673,6 +812,37 @@ crier_admin_client_connect_to (CrierAdminClient *self,
   self->attempt = 0;
   set_state (self, CRIER_ADMIN_CLIENT_DISCONNECTED, CRIER_ADMIN_CLIENT_REASON_NONE, NULL);
   start_attempt (self);
+}
+
+void
+crier_admin_client_set_tls (CrierAdminClient *self,
+                            gboolean          tls,
+                            const char       *ca_file,
+                            const char       *pinned)
+{
+  g_return_if_fail (CRIER_IS_ADMIN_CLIENT (self));
+
+  self->tls = tls;
+  g_clear_pointer (&self->ca_file, g_free);
+  if (ca_file != NULL && ca_file[0] != '\0')
+    self->ca_file = g_strdup (ca_file);
+  g_clear_pointer (&self->pinned, g_free);
+  if (pinned != NULL && pinned[0] != '\0')
+    self->pinned = g_strdup (pinned);
+}
+
+GTlsCertificate *
+crier_admin_client_get_peer_certificate (CrierAdminClient *self)
+{
+  g_return_val_if_fail (CRIER_IS_ADMIN_CLIENT (self), NULL);
+  return self->peer_certificate;
+}
+
+GTlsCertificateFlags
+crier_admin_client_get_peer_certificate_errors (CrierAdminClient *self)
+{
+  g_return_val_if_fail (CRIER_IS_ADMIN_CLIENT (self), 0);
+  return self->peer_errors;
 }
 
 void

@@ -2,7 +2,9 @@
  *
  * A GObject free of GTK around libsoup's client WebSocket: it connects to an
  * admin Unix socket (the local crierd's default one unless told otherwise)
- * or to host:port with a bearer token, says hello, and then offers
+ * or to host:port with a bearer token (over TLS, wss://, when asked:
+ * trusting the system's CAs, a given CA file, or one certificate pinned
+ * by its SHA-256 fingerprint), says hello, and then offers
  * requests as GTask-based async calls and events as signals.  It reconnects
  * on its own with exponential backoff and jitter, and tells in #CrierAdminClient:state
  * and #CrierAdminClient:reason why it is not connected.
@@ -35,6 +37,7 @@ typedef enum
   CRIER_ADMIN_CLIENT_REASON_VERSION_MISMATCH,   /* hello: unsupported_version */
   CRIER_ADMIN_CLIENT_REASON_BAD_ADDRESS,        /* neither a path nor host:port */
   CRIER_ADMIN_CLIENT_REASON_LOST,               /* the connection broke */
+  CRIER_ADMIN_CLIENT_REASON_UNTRUSTED_CERTIFICATE, /* TLS: not trusted, not pinned */
   CRIER_ADMIN_CLIENT_REASON_OTHER,
 } CrierAdminClientReason;
 
@@ -50,6 +53,26 @@ CrierAdminClient       *crier_admin_client_new             (void);
 void                    crier_admin_client_connect_to      (CrierAdminClient     *self,
                                                             const char           *address,
                                                             const char           *token);
+/* TLS for host:port targets, from the next crier_admin_client_connect_to ():
+ * @tls FALSE is ws://; TRUE is wss:// trusting @ca_file (PEM) or, when
+ * NULL/"", the system's trust store, and also the one certificate whose
+ * SHA-256 fingerprint is @pinned (as crier_admin_client_certificate_fingerprint ()
+ * gives it; NULL/"" none) despite an unknown CA or a name mismatch.  A
+ * certificate trusted by neither stops the client in the error state with
+ * CRIER_ADMIN_CLIENT_REASON_UNTRUSTED_CERTIFICATE (no retry). */
+void                    crier_admin_client_set_tls         (CrierAdminClient     *self,
+                                                            gboolean              tls,
+                                                            const char           *ca_file,
+                                                            const char           *pinned);
+/* The certificate the server presented on the last TLS attempt, and why
+ * it was not trusted (0 when it was); NULL before any. */
+GTlsCertificate        *crier_admin_client_get_peer_certificate (CrierAdminClient *self);
+GTlsCertificateFlags    crier_admin_client_get_peer_certificate_errors (CrierAdminClient *self);
+/* "AB:CD:...": the SHA-256 of the DER certificate in upper-case hex pairs,
+ * as `openssl x509 -noout -fingerprint -sha256` prints it. */
+char                   *crier_admin_client_certificate_fingerprint (GTlsCertificate *certificate);
+/* "unknown authority, wrong name" ... for the error message. */
+char                   *crier_admin_client_describe_certificate_errors (GTlsCertificateFlags errors);
 void                    crier_admin_client_disconnect      (CrierAdminClient     *self);
 /* Skips the pending backoff delay. */
 void                    crier_admin_client_reconnect_now   (CrierAdminClient     *self);

@@ -10,6 +10,9 @@
 #include "config.h"
 
 #include "crier-test-driver.h"
+#include "crier-connect-dialog.h"
+#include "crier-dashboard-enums.h"
+#include "crier-node-item.h"
 #include "crier-session-list.h"
 
 #include <gio/gunixinputstream.h>
@@ -46,6 +49,7 @@ struct _CrierTestDriver
   CheckFunc         check;
   gint64            deadline;
   guint             wait_id;
+  guint             nodes_updates; /* list_nodes replies when wait-nodes began */
 
   /* screenshots: ticks left before saving */
   GtkWidget        *shot_widget;
@@ -136,6 +140,71 @@ check_connected (CrierTestDriver *self)
          CRIER_ADMIN_CLIENT_CONNECTED;
 }
 
+static const char *
+reason_nick (CrierAdminClient *client)
+{
+  /* Enum classes of static types live as long as the program. */
+  GEnumClass *klass = g_type_class_ref (CRIER_TYPE_ADMIN_CLIENT_REASON);
+  GEnumValue *value = g_enum_get_value (klass, crier_admin_client_get_reason (client));
+  const char *nick = value != NULL ? value->value_nick : "?";
+
+  g_type_class_unref (klass);
+  return nick;
+}
+
+static gboolean
+check_reason (CrierTestDriver *self)
+{
+  CrierAdminClient *client = crier_window_get_client (self->window);
+
+  return crier_admin_client_get_state (client) == CRIER_ADMIN_CLIENT_ERROR &&
+         g_strcmp0 (reason_nick (client), self->argument) == 0;
+}
+
+/* connect ADDRESS TOKEN tls|plain [CA_FILE]: the connection dialog, filled
+ * in and applied. */
+static void
+connect_dialog (CrierTestDriver *self)
+{
+  g_auto(GStrv) words = g_strsplit (self->argument, " ", 4);
+  CrierConnectDialog *dialog;
+
+  if (g_strv_length (words) < 3)
+    {
+      done (self, "usage: connect ADDRESS TOKEN tls|plain [CA_FILE]");
+      return;
+    }
+  dialog = crier_connect_dialog_new (GTK_WINDOW (self->window));
+  gtk_window_present (GTK_WINDOW (dialog));
+  crier_connect_dialog_fill (dialog, words[0], g_str_equal (words[1], "-") ? "" : words[1],
+                             g_str_equal (words[2], "tls"), words[3]);
+  if (!gtk_widget_activate_action (GTK_WIDGET (dialog), "connect.apply", NULL))
+    {
+      gtk_window_destroy (GTK_WINDOW (dialog));
+      done (self, "connect.apply is disabled");
+      return;
+    }
+  done (self, NULL);
+}
+
+static void
+trust_certificate (CrierTestDriver *self)
+{
+  AdwMessageDialog *dialog;
+
+  gtk_widget_activate_action (GTK_WIDGET (self->window), "win.trust-certificate", NULL);
+  dialog = crier_window_get_trust_dialog (self->window);
+  if (dialog == NULL)
+    {
+      done (self, "no certificate to trust");
+      return;
+    }
+  reply ("fingerprint=%s", (const char *) g_object_get_data (G_OBJECT (dialog), "fingerprint"));
+  adw_message_dialog_response (dialog, "trust");
+  gtk_window_destroy (GTK_WINDOW (dialog));
+  done (self, NULL);
+}
+
 static gboolean
 check_sessions (CrierTestDriver *self)
 {
@@ -143,6 +212,42 @@ check_sessions (CrierTestDriver *self)
 
   return g_list_model_get_n_items (G_LIST_MODEL (list)) ==
          (guint) g_ascii_strtoull (self->argument, NULL, 10);
+}
+
+/* wait-nodes N: N nodes listed, and a reply newer than the command. */
+static gboolean
+check_nodes (CrierTestDriver *self)
+{
+  CrierNodesPage *page = crier_window_get_nodes_page (self->window);
+
+  return crier_nodes_page_get_n_updates (page) > self->nodes_updates &&
+         (self->argument == NULL ||
+          g_list_model_get_n_items (crier_nodes_page_get_model (page)) ==
+          (guint) g_ascii_strtoull (self->argument, NULL, 10));
+}
+
+static void
+report_nodes (CrierTestDriver *self)
+{
+  CrierNodesPage *page = crier_window_get_nodes_page (self->window);
+  GListModel *nodes = crier_nodes_page_get_model (page);
+
+  reply ("nodes=%u shared=%s total-nodes=%s total-connections=%s",
+         g_list_model_get_n_items (nodes),
+         crier_nodes_page_get_shared (page) ? "true" : "false",
+         crier_nodes_page_get_total_nodes_text (page),
+         crier_nodes_page_get_total_connections_text (page));
+  for (guint i = 0; i < g_list_model_get_n_items (nodes); i++)
+    {
+      g_autoptr(CrierNodeItem) item = g_list_model_get_item (nodes, i);
+
+      reply ("node=%s self=%d connections=%" G_GUINT64_FORMAT " age=%.1f name=%s",
+             crier_node_item_get_id (item),
+             crier_node_item_get_is_self (item),
+             crier_node_item_get_connections (item),
+             crier_node_item_get_heartbeat_age (item),
+             crier_node_item_get_name (item));
+    }
 }
 
 static gboolean
@@ -200,6 +305,9 @@ shot_save_cb (gpointer user_data)
       reply ("screenshot=%s", self->argument);
       done (self, NULL);
     }
+  /* screenshot-connect opened it for the picture only. */
+  if (CRIER_IS_CONNECT_DIALOG (self->shot_widget))
+    gtk_window_destroy (GTK_WINDOW (self->shot_widget));
   g_clear_object (&self->shot_widget);
 
   return G_SOURCE_REMOVE;
@@ -452,6 +560,7 @@ run_command (CrierTestDriver *self)
       static const char *names[] = { "disconnected", "connecting", "connected", "error" };
 
       reply ("state=%s", names[crier_admin_client_get_state (client)]);
+      reply ("reason=%s", reason_nick (client));
       done (self, NULL);
     }
   else if (g_str_equal (cmd, "connections"))
@@ -557,10 +666,33 @@ run_command (CrierTestDriver *self)
         }
       done (self, NULL);
     }
+  else if (g_str_equal (cmd, "wait-reason") && arg != NULL)
+    wait_for (self, check_reason);
+  else if (g_str_equal (cmd, "connect") && arg != NULL)
+    connect_dialog (self);
+  else if (g_str_equal (cmd, "trust-certificate"))
+    trust_certificate (self);
+  else if (g_str_equal (cmd, "nodes"))
+    {
+      report_nodes (self);
+      done (self, NULL);
+    }
+  else if (g_str_equal (cmd, "wait-nodes"))
+    {
+      self->nodes_updates = crier_nodes_page_get_n_updates (crier_window_get_nodes_page (self->window));
+      wait_for (self, check_nodes);
+    }
   else if (g_str_equal (cmd, "wait-alert") && arg != NULL)
     wait_for (self, check_alert);
   else if (g_str_equal (cmd, "screenshot"))
     screenshot (self, GTK_WIDGET (self->window));
+  else if (g_str_equal (cmd, "screenshot-connect"))
+    {
+      CrierConnectDialog *dialog = crier_connect_dialog_new (GTK_WINDOW (self->window));
+
+      gtk_window_present (GTK_WINDOW (dialog));
+      screenshot (self, GTK_WIDGET (dialog));
+    }
   else if (g_str_equal (cmd, "screenshot-broadcast"))
     screenshot (self, (GtkWidget *) crier_window_get_broadcast_dialog (self->window));
   else if (g_str_equal (cmd, "bench") && arg != NULL)

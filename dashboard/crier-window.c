@@ -9,6 +9,9 @@
  *                                           file, (re)connect
  *   crier_window_client_state_changed ()    header subtitle, status page per
  *                                           error kind, views when connected
+ *   crier_window_trust_certificate_action () confirms an untrusted TLS
+ *                                           certificate by its fingerprint
+ *                                           and pins it
  *   crier_window_save_native_screenshot ()  renders a window to a PNG
  */
 #include "config.h"
@@ -28,6 +31,7 @@ struct _CrierWindow
   char                 *address_override;  /* --admin-socket */
   CrierAdminClient     *client;
   CrierBroadcastDialog *broadcast_dialog;  /* weak */
+  AdwMessageDialog     *trust_dialog;      /* weak */
   guint                 countdown_id;
 
   /* Template children */
@@ -38,10 +42,12 @@ struct _CrierWindow
   AdwStatusPage        *not_connected_page;
   GtkWidget            *connection_spinner;
   GtkImage             *connection_icon;
+  GtkWidget            *trust_button;
   CrierOverviewPage    *overview_page;
   CrierSessionsPage    *sessions_page;
   CrierChannelsPage    *channels_page;
   CrierAlertsPage      *alerts_page;
+  CrierNodesPage       *nodes_page;
 };
 
 G_DEFINE_FINAL_TYPE (CrierWindow, crier_window, ADW_TYPE_APPLICATION_WINDOW)
@@ -70,6 +76,9 @@ crier_window_client_state_changed (CrierWindow *self)
 
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.broadcast",
                                  state == CRIER_ADMIN_CLIENT_CONNECTED);
+  gtk_widget_set_visible (self->trust_button,
+                          state == CRIER_ADMIN_CLIENT_ERROR &&
+                          reason == CRIER_ADMIN_CLIENT_REASON_UNTRUSTED_CERTIFICATE);
   gtk_widget_set_visible (self->connection_spinner, state == CRIER_ADMIN_CLIENT_CONNECTING);
   gtk_widget_set_visible (GTK_WIDGET (self->connection_icon), state != CRIER_ADMIN_CLIENT_CONNECTING);
 
@@ -161,6 +170,26 @@ crier_window_client_state_changed (CrierWindow *self)
                                      where);
       break;
 
+    case CRIER_ADMIN_CLIENT_REASON_UNTRUSTED_CERTIFICATE:
+      {
+        GTlsCertificate *certificate = crier_admin_client_get_peer_certificate (self->client);
+        g_autofree char *fingerprint = certificate != NULL
+                                       ? crier_admin_client_certificate_fingerprint (certificate) : NULL;
+
+        icon = "channel-insecure-symbolic";
+        title = _("Untrusted Certificate");
+        /* Translators: the first %s is host:port in <tt> markup, the second a
+         * SHA-256 fingerprint. */
+        description = g_strdup_printf (_("The server at %s presented a certificate that no "
+                                         "trusted authority vouches for. Its SHA-256 "
+                                         "fingerprint is\n<tt>%s</tt>\nChoose the certificate "
+                                         "authority file in the connection settings, or trust "
+                                         "this certificate if the fingerprint is the one of "
+                                         "crierd’s certificate."),
+                                       where, fingerprint != NULL ? fingerprint : "—");
+      }
+      break;
+
     case CRIER_ADMIN_CLIENT_REASON_OTHER:
     default:
       {
@@ -222,9 +251,19 @@ crier_window_server_address_changed (CrierWindow *self,
       g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_ADDRESS]);
     }
 
-  /* The token is for TCP only; a socket is authorized by its owner. */
+  /* The token and TLS are for TCP only; a socket is authorized by its
+   * owner. */
   if (!g_path_is_absolute (address))
-    token = crier_credentials_load_token ();
+    {
+      g_autofree char *ca_file = g_settings_get_string (settings, "server-ca-file");
+      g_autofree char *pin = g_settings_get_string (settings, "server-certificate-pin");
+
+      token = crier_credentials_load_token ();
+      crier_admin_client_set_tls (self->client, g_settings_get_boolean (settings, "server-tls"),
+                                  ca_file, pin);
+    }
+  else
+    crier_admin_client_set_tls (self->client, FALSE, NULL, NULL);
   crier_admin_client_connect_to (self->client, address, token);
   crier_window_client_state_changed (self);
 }
@@ -282,6 +321,65 @@ crier_window_reconnect_action (GtkWidget  *widget,
 }
 
 static void
+crier_window_trust_response_cb (CrierWindow      *self,
+                                const char       *response,
+                                AdwMessageDialog *dialog)
+{
+  const char *fingerprint = g_object_get_data (G_OBJECT (dialog), "fingerprint");
+
+  if (g_strcmp0 (response, "trust") != 0 || fingerprint == NULL)
+    return;
+
+  /* changed::server-certificate-pin reconnects. */
+  g_settings_set_string (self->settings, "server-certificate-pin", fingerprint);
+  crier_window_add_toast (self, adw_toast_new (_("Certificate trusted")));
+}
+
+static void
+crier_window_trust_certificate_action (GtkWidget  *widget,
+                                       const char *action_name,
+                                       GVariant   *parameter)
+{
+  CrierWindow *self = CRIER_WINDOW (widget);
+  GTlsCertificate *certificate = crier_admin_client_get_peer_certificate (self->client);
+  g_autofree char *fingerprint = NULL;
+  g_autofree char *escaped = NULL;
+  g_autofree char *body = NULL;
+  AdwMessageDialog *dialog;
+
+  if (certificate == NULL || self->trust_dialog != NULL)
+    return;
+
+  fingerprint = crier_admin_client_certificate_fingerprint (certificate);
+  escaped = g_markup_escape_text (self->address != NULL ? self->address : "", -1);
+  /* Translators: %s is host:port, then a SHA-256 fingerprint, both in <tt>. */
+  body = g_strdup_printf (_("Anyone between this computer and <tt>%s</tt> could present their "
+                            "own certificate. Trust this one only if its fingerprint matches "
+                            "the one of crierd’s certificate (<tt>openssl x509 -noout "
+                            "-fingerprint -sha256 -in cert.pem</tt>):\n\n<tt>%s</tt>\n\n"
+                            "The dashboard will accept this certificate for this server from "
+                            "now on."),
+                          escaped, fingerprint);
+
+  dialog = ADW_MESSAGE_DIALOG (adw_message_dialog_new (GTK_WINDOW (self),
+                                                       _("Trust This Certificate?"), NULL));
+  adw_message_dialog_set_body_use_markup (dialog, TRUE);
+  adw_message_dialog_set_body (dialog, body);
+  adw_message_dialog_add_responses (dialog,
+                                    "cancel", _("_Cancel"),
+                                    "trust", _("_Trust"),
+                                    NULL);
+  adw_message_dialog_set_response_appearance (dialog, "trust", ADW_RESPONSE_DESTRUCTIVE);
+  adw_message_dialog_set_default_response (dialog, "cancel");
+  adw_message_dialog_set_close_response (dialog, "cancel");
+  g_object_set_data_full (G_OBJECT (dialog), "fingerprint", g_steal_pointer (&fingerprint), g_free);
+  g_signal_connect_object (dialog, "response", G_CALLBACK (crier_window_trust_response_cb),
+                           self, G_CONNECT_SWAPPED);
+  g_set_weak_pointer (&self->trust_dialog, dialog);
+  gtk_window_present (GTK_WINDOW (dialog));
+}
+
+static void
 crier_window_broadcast_action (GtkWidget  *widget,
                                const char *action_name,
                                GVariant   *parameter)
@@ -307,6 +405,7 @@ crier_window_dispose (GObject *object)
 
   g_clear_handle_id (&self->countdown_id, g_source_remove);
   g_clear_weak_pointer (&self->broadcast_dialog);
+  g_clear_weak_pointer (&self->trust_dialog);
   if (self->settings != NULL)
     g_signal_handlers_disconnect_by_data (self->settings, self);
   if (self->client != NULL)
@@ -387,10 +486,12 @@ crier_window_class_init (CrierWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, CrierWindow, not_connected_page);
   gtk_widget_class_bind_template_child (widget_class, CrierWindow, connection_spinner);
   gtk_widget_class_bind_template_child (widget_class, CrierWindow, connection_icon);
+  gtk_widget_class_bind_template_child (widget_class, CrierWindow, trust_button);
   gtk_widget_class_bind_template_child (widget_class, CrierWindow, overview_page);
   gtk_widget_class_bind_template_child (widget_class, CrierWindow, sessions_page);
   gtk_widget_class_bind_template_child (widget_class, CrierWindow, channels_page);
   gtk_widget_class_bind_template_child (widget_class, CrierWindow, alerts_page);
+  gtk_widget_class_bind_template_child (widget_class, CrierWindow, nodes_page);
 
   gtk_widget_class_install_action (widget_class, "win.copy-address", NULL,
                                    crier_window_copy_address_action);
@@ -402,6 +503,8 @@ crier_window_class_init (CrierWindowClass *klass)
                                    crier_window_reconnect_action);
   gtk_widget_class_install_action (widget_class, "win.broadcast", NULL,
                                    crier_window_broadcast_action);
+  gtk_widget_class_install_action (widget_class, "win.trust-certificate", NULL,
+                                   crier_window_trust_certificate_action);
 
   /* Keep data/ui/help-overlay.ui in step with these. */
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_1, GDK_ALT_MASK,
@@ -412,6 +515,8 @@ crier_window_class_init (CrierWindowClass *klass)
                                        "win.show-page", "s", "channels");
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_4, GDK_ALT_MASK,
                                        "win.show-page", "s", "alerts");
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_5, GDK_ALT_MASK,
+                                       "win.show-page", "s", "nodes");
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_b, GDK_CONTROL_MASK,
                                        "win.broadcast", NULL);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_l, GDK_CONTROL_MASK,
@@ -432,6 +537,7 @@ crier_window_init (CrierWindow *self)
   g_type_ensure (CRIER_TYPE_SESSIONS_PAGE);
   g_type_ensure (CRIER_TYPE_CHANNELS_PAGE);
   g_type_ensure (CRIER_TYPE_ALERTS_PAGE);
+  g_type_ensure (CRIER_TYPE_NODES_PAGE);
   gtk_widget_init_template (GTK_WIDGET (self));
 
   self->settings = g_settings_new (APP_ID);
@@ -459,6 +565,7 @@ crier_window_init (CrierWindow *self)
   crier_sessions_page_set_client (self->sessions_page, self->client);
   crier_channels_page_set_client (self->channels_page, self->client);
   crier_alerts_page_set_client (self->alerts_page, self->client);
+  crier_nodes_page_set_client (self->nodes_page, self->client);
   g_signal_connect_object (self->client, "notify::state",
                            G_CALLBACK (crier_window_client_state_changed),
                            self, G_CONNECT_SWAPPED);
@@ -468,6 +575,18 @@ crier_window_init (CrierWindow *self)
   self->countdown_id = g_timeout_add_seconds (1, crier_window_countdown_cb, self);
 
   g_signal_connect_object (self->settings, "changed::server-address",
+                           G_CALLBACK (crier_window_server_address_changed),
+                           self,
+                           G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->settings, "changed::server-tls",
+                           G_CALLBACK (crier_window_server_address_changed),
+                           self,
+                           G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->settings, "changed::server-ca-file",
+                           G_CALLBACK (crier_window_server_address_changed),
+                           self,
+                           G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->settings, "changed::server-certificate-pin",
                            G_CALLBACK (crier_window_server_address_changed),
                            self,
                            G_CONNECT_SWAPPED);
@@ -539,6 +658,20 @@ crier_window_get_alerts_page (CrierWindow *self)
 {
   g_return_val_if_fail (CRIER_IS_WINDOW (self), NULL);
   return self->alerts_page;
+}
+
+CrierNodesPage *
+crier_window_get_nodes_page (CrierWindow *self)
+{
+  g_return_val_if_fail (CRIER_IS_WINDOW (self), NULL);
+  return self->nodes_page;
+}
+
+AdwMessageDialog *
+crier_window_get_trust_dialog (CrierWindow *self)
+{
+  g_return_val_if_fail (CRIER_IS_WINDOW (self), NULL);
+  return self->trust_dialog;
 }
 
 CrierBroadcastDialog *

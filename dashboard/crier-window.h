@@ -3,7 +3,7 @@
  * A composite template (data/ui/crier-window.ui): a header bar with the view
  * switcher, the connection state, Broadcast and the primary menu; a toast
  * overlay around either the view stack (Overview, Sessions, Channels,
- * Alerts) or, while not connected, a status page that explains why.  The
+ * Alerts, Nodes) or, while not connected, a status page that explains why.  The
  * window owns the CrierAdminClient and hands it to the pages.
  */
 #pragma once
@@ -15,6 +15,7 @@
 #include "crier-application.h"
 #include "crier-broadcast-dialog.h"
 #include "crier-channels-page.h"
+#include "crier-nodes-page.h"
 #include "crier-overview-page.h"
 #include "crier-sessions-page.h"
 
@@ -34,6 +35,9 @@ CrierOverviewPage    *crier_window_get_overview_page    (CrierWindow      *self)
 CrierSessionsPage    *crier_window_get_sessions_page    (CrierWindow      *self);
 CrierChannelsPage    *crier_window_get_channels_page    (CrierWindow      *self);
 CrierAlertsPage      *crier_window_get_alerts_page      (CrierWindow      *self);
+CrierNodesPage       *crier_window_get_nodes_page       (CrierWindow      *self);
+/* The open "Trust This Certificate?" dialog, if any. */
+AdwMessageDialog     *crier_window_get_trust_dialog     (CrierWindow      *self);
 /* The open broadcast dialog, if any. */
 CrierBroadcastDialog *crier_window_get_broadcast_dialog (CrierWindow      *self);
 /* The toast's title is Pango markup on libadwaita 1.2: escape server text. */

@@ -7,8 +7,12 @@
  *                                    item properties that notify
  *   /dashboard/model/graph/normalize series -> 0..1 over a rounded top
  *   /dashboard/model/format          values with units
- *   /dashboard/model/client/...      backoff with jitter, error kinds
+ *   /dashboard/model/client/...      backoff with jitter, error kinds,
+ *                                    certificate errors in words
  *   /dashboard/model/credentials     the token file is 0600
+ *   /dashboard/model/node-item       a list_nodes entry: members, heartbeat
+ *                                    age, notifications only on change,
+ *                                    malformed entries refused
  */
 #include "config.h"
 
@@ -21,6 +25,7 @@
 #include "crier-credentials.h"
 #include "crier-format.h"
 #include "crier-graph.h"
+#include "crier-node-item.h"
 #include "crier-session-list.h"
 #include "crier-session-rows.h"
 
@@ -570,6 +575,91 @@ test_session_rows (void)
     g_object_unref (items[i]);
 }
 
+static void
+count_notify_cb (GObject    *object,
+                 GParamSpec *pspec,
+                 guint      *count)
+{
+  (*count)++;
+}
+
+static JsonNode *
+parse (const char *text)
+{
+  g_autoptr(GError) error = NULL;
+  JsonNode *node = json_from_string (text, &error);
+
+  g_assert_no_error (error);
+  return node;
+}
+
+static void
+test_node_item (void)
+{
+  g_autoptr(JsonNode) a = parse ("{\"id\":\"n1\",\"name\":\"node-a\",\"address\":\"127.0.0.1:8000\","
+                                 "\"version\":\"0.1.0\",\"self\":true,\"uptime\":120,"
+                                 "\"updated_at\":1000000,\"connections\":12,\"sessions\":10,"
+                                 "\"channels\":3,\"publications_per_s\":48.5,\"future\":1}");
+  g_autoptr(JsonNode) b = parse ("{\"id\":\"n1\",\"name\":\"node-a\",\"self\":true,"
+                                 "\"updated_at\":1000000,\"connections\":13,\"sessions\":10,"
+                                 "\"channels\":3,\"publications_per_s\":null}");
+  g_autoptr(JsonNode) no_id = parse ("{\"name\":\"x\"}");
+  g_autoptr(JsonNode) number_id = parse ("{\"id\":7}");
+  g_autoptr(JsonNode) array = parse ("[]");
+  g_autoptr(CrierNodeItem) item = NULL;
+  g_autoptr(GError) error = NULL;
+  guint64 sessions;
+  double rate;
+  guint notified = 0;
+
+  item = crier_node_item_new_from_json (a, 1004500, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (crier_node_item_get_id (item), ==, "n1");
+  g_assert_cmpstr (crier_node_item_get_name (item), ==, "node-a");
+  g_assert_true (crier_node_item_get_is_self (item));
+  g_assert_cmpuint (crier_node_item_get_connections (item), ==, 12);
+  g_assert_cmpfloat_with_epsilon (crier_node_item_get_heartbeat_age (item), 4.5, 1e-9);
+  g_object_get (item, "sessions", &sessions, "publications-per-s", &rate, NULL);
+  g_assert_cmpuint (sessions, ==, 10);
+  g_assert_cmpfloat_with_epsilon (rate, 48.5, 1e-9);
+
+  /* Same figures: nothing notifies. */
+  g_signal_connect (item, "notify", G_CALLBACK (count_notify_cb), &notified);
+  g_assert_true (crier_node_item_update (item, a, 1004500, NULL));
+  g_assert_cmpuint (notified, ==, 0);
+
+  /* connections, the rate (now unknown), address, version, uptime and the
+   * age change; a heartbeat stamped ahead of our clock is age 0. */
+  g_assert_true (crier_node_item_update (item, b, 999000, NULL));
+  g_assert_cmpuint (crier_node_item_get_connections (item), ==, 13);
+  g_assert_cmpfloat (crier_node_item_get_heartbeat_age (item), ==, 0);
+  g_object_get (item, "publications-per-s", &rate, NULL);
+  g_assert_true (isnan (rate));
+  g_assert_cmpuint (notified, ==, 6);
+
+  g_assert_null (crier_node_item_new_from_json (no_id, 0, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+  g_clear_error (&error);
+  g_assert_null (crier_node_item_new_from_json (number_id, 0, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+  g_clear_error (&error);
+  g_assert_false (crier_node_item_update (item, array, 0, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+}
+
+static void
+test_client_certificate_errors (void)
+{
+  g_autofree char *one = crier_admin_client_describe_certificate_errors (G_TLS_CERTIFICATE_UNKNOWN_CA);
+  g_autofree char *two = crier_admin_client_describe_certificate_errors (G_TLS_CERTIFICATE_UNKNOWN_CA |
+                                                                         G_TLS_CERTIFICATE_EXPIRED);
+  g_autofree char *none = crier_admin_client_describe_certificate_errors (0);
+
+  g_assert_cmpstr (one, ==, "issued by an unknown authority");
+  g_assert_cmpstr (two, ==, "issued by an unknown authority, expired");
+  g_assert_cmpstr (none, ==, "not trusted");
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -589,6 +679,8 @@ main (int   argc,
   g_test_add_func ("/dashboard/model/client/no-server", test_client_no_server);
   g_test_add_func ("/dashboard/model/client/bad-address", test_client_bad_address);
   g_test_add_func ("/dashboard/model/credentials", test_credentials);
+  g_test_add_func ("/dashboard/model/node-item", test_node_item);
+  g_test_add_func ("/dashboard/model/client/certificate-errors", test_client_certificate_errors);
 
   return g_test_run ();
 }
