@@ -5,11 +5,20 @@
  * clear errors for bad files, and TLS on the admin TCP listener. */
 #include "config.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 #include <glib/gstdio.h>
+#include <netinet/in.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "crier-admin.h"
 #include "test-utils.h"
@@ -27,13 +36,16 @@ write_datum (const char     *path,
   gnutls_free (d->data);
 }
 
-/* A self-signed ECDSA P-256 certificate for localhost and 127.0.0.1; the
- * test trusts it directly (it is its own trust anchor). */
+/* A self-signed certificate for localhost and 127.0.0.1 (ECDSA P-256, or
+ * RSA 2048 usable for RSA key exchange too, so that refusing RSA key
+ * exchange is the priority's doing); the test trusts it directly (it is
+ * its own trust anchor). */
 static void
-make_cert (const char *cert_path,
-           const char *key_path,
-           const char *cn,
-           guint8      serial)
+make_cert_full (const char  *cert_path,
+                const char  *key_path,
+                const char  *cn,
+                guint8       serial,
+                gboolean     rsa)
 {
   static const guint8 ip[4] = { 127, 0, 0, 1 };
   gnutls_x509_privkey_t key;
@@ -42,8 +54,11 @@ make_cert (const char *cert_path,
   time_t now = time (NULL);
 
   g_assert_cmpint (gnutls_x509_privkey_init (&key), ==, 0);
-  g_assert_cmpint (gnutls_x509_privkey_generate (key, GNUTLS_PK_ECDSA,
-                                                 GNUTLS_CURVE_TO_BITS (GNUTLS_ECC_CURVE_SECP256R1), 0), ==, 0);
+  if (rsa)
+    g_assert_cmpint (gnutls_x509_privkey_generate (key, GNUTLS_PK_RSA, 2048, 0), ==, 0);
+  else
+    g_assert_cmpint (gnutls_x509_privkey_generate (key, GNUTLS_PK_ECDSA,
+                                                   GNUTLS_CURVE_TO_BITS (GNUTLS_ECC_CURVE_SECP256R1), 0), ==, 0);
   g_assert_cmpint (gnutls_x509_crt_init (&crt), ==, 0);
   g_assert_cmpint (gnutls_x509_crt_set_version (crt, 3), ==, 0);
   g_assert_cmpint (gnutls_x509_crt_set_serial (crt, &serial, 1), ==, 0);
@@ -56,7 +71,8 @@ make_cert (const char *cert_path,
   g_assert_cmpint (gnutls_x509_crt_set_subject_alt_name (crt, GNUTLS_SAN_IPADDRESS, ip, sizeof ip,
                                                          GNUTLS_FSAN_APPEND), ==, 0);
   g_assert_cmpint (gnutls_x509_crt_set_basic_constraints (crt, 0, -1), ==, 0);
-  g_assert_cmpint (gnutls_x509_crt_set_key_usage (crt, GNUTLS_KEY_DIGITAL_SIGNATURE), ==, 0);
+  g_assert_cmpint (gnutls_x509_crt_set_key_usage (crt, GNUTLS_KEY_DIGITAL_SIGNATURE |
+                                                  (rsa ? GNUTLS_KEY_KEY_ENCIPHERMENT : 0)), ==, 0);
   g_assert_cmpint (gnutls_x509_crt_set_key_purpose_oid (crt, GNUTLS_KP_TLS_WWW_SERVER, 0), ==, 0);
   g_assert_cmpint (gnutls_x509_crt_sign2 (crt, crt, key, GNUTLS_DIG_SHA256, 0), ==, 0);
 
@@ -69,6 +85,15 @@ make_cert (const char *cert_path,
 
   gnutls_x509_crt_deinit (crt);
   gnutls_x509_privkey_deinit (key);
+}
+
+static void
+make_cert (const char *cert_path,
+           const char *key_path,
+           const char *cn,
+           guint8      serial)
+{
+  make_cert_full (cert_path, key_path, cn, serial, FALSE);
 }
 
 typedef struct
@@ -613,6 +638,346 @@ test_admin_tls (void)
   certs_clear (&certs);
 }
 
+/* ---- priorities: a GnuTLS client of our own ------------------------------- */
+
+/* One handshake from a GnuTLS client restricted to @priority, run in a
+ * thread while the test's main context (the server's) goes on. */
+typedef struct
+{
+  guint16                   port;
+  char                     *priority;
+  int                       result;   /* of gnutls_handshake(): 0 or an error */
+  gnutls_protocol_t         version;
+  gnutls_kx_algorithm_t     kx;
+  gnutls_cipher_algorithm_t cipher;
+  gint                      done;
+} Probe;
+
+static gpointer
+probe_thread (gpointer data)
+{
+  Probe *p = data;
+  gnutls_certificate_credentials_t cred = NULL;
+  gnutls_session_t session = NULL;
+  struct sockaddr_in addr = { 0 };
+  struct timeval tv = { .tv_sec = 10 };
+  int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int ret;
+
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons (p->port);
+  addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+  p->result = GNUTLS_E_PUSH_ERROR;
+  if (fd < 0 || connect (fd, (struct sockaddr *) &addr, sizeof addr) != 0)
+    goto out;
+  setsockopt (fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt (fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+
+  /* The client verifies nothing: only what the server agrees to matters. */
+  if (gnutls_certificate_allocate_credentials (&cred) != 0 ||
+      gnutls_init (&session, GNUTLS_CLIENT) != 0 ||
+      gnutls_priority_set_direct (session, p->priority, NULL) != 0 ||
+      gnutls_credentials_set (session, GNUTLS_CRD_CERTIFICATE, cred) != 0)
+    {
+      p->result = GNUTLS_E_INVALID_REQUEST;
+      goto out;
+    }
+  gnutls_transport_set_int (session, fd);
+  gnutls_handshake_set_timeout (session, 10000);
+  do
+    ret = gnutls_handshake (session);
+  while (ret < 0 && !gnutls_error_is_fatal (ret));
+  p->result = ret;
+  if (ret == 0)
+    {
+      p->version = gnutls_protocol_get_version (session);
+      p->kx = gnutls_kx_get (session);
+      p->cipher = gnutls_cipher_get (session);
+      gnutls_bye (session, GNUTLS_SHUT_WR);
+    }
+
+out:
+  if (session != NULL)
+    gnutls_deinit (session);
+  if (cred != NULL)
+    gnutls_certificate_free_credentials (cred);
+  if (fd >= 0)
+    close (fd);
+  g_atomic_int_set (&p->done, 1);
+  return NULL;
+}
+
+static void
+probe_free (Probe *p)
+{
+  g_free (p->priority);
+  g_free (p);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (Probe, probe_free)
+
+static Probe *
+probe_run (guint16     port,
+           const char *priority)
+{
+  Probe *p = g_new0 (Probe, 1);
+  GThread *thread;
+
+  p->port = port;
+  p->priority = g_strdup (priority);
+  thread = g_thread_new ("tls-probe", probe_thread, p);
+  WAIT_UNTIL (g_atomic_int_get (&p->done));
+  g_thread_join (thread);
+  if (p->result == 0)
+    g_test_message ("%s: %s %s %s", priority, gnutls_protocol_get_name (p->version),
+                    gnutls_kx_get_name (p->kx), gnutls_cipher_get_name (p->cipher));
+  else
+    g_test_message ("%s: refused (%s)", priority, gnutls_strerror (p->result));
+  return p;
+}
+
+/* What a client may only offer, and what the default must refuse. */
+static const char * const weak_offers[] = {
+  "NORMAL:-VERS-ALL:+VERS-TLS1.0",
+  "NORMAL:-VERS-ALL:+VERS-TLS1.1",
+  "NORMAL:-VERS-ALL:+VERS-TLS1.2:-KX-ALL:+RSA",
+  "NORMAL:-VERS-ALL:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-CBC:+AES-128-CBC:-MAC-ALL:+SHA1:+SHA256",
+};
+#define ECDHE_AEAD_TLS12 "NORMAL:-VERS-ALL:+VERS-TLS1.2:-KX-ALL:+ECDHE-RSA:-CIPHER-ALL:+AES-128-GCM"
+#define ONLY_TLS13       "NORMAL:-VERS-ALL:+VERS-TLS1.3"
+
+static void
+certs_init_rsa (Certs *c)
+{
+  certs_init (c);
+  make_cert_full (c->cert, c->key, "crier test rsa", 3, TRUE);
+}
+
+static void
+test_priority_default (void)
+{
+  Certs certs;
+  CrierServer *server;
+  guint16 port;
+  guint64 failed;
+
+  certs_init_rsa (&certs);
+  server = tls_server_new (&certs);
+  port = crier_server_get_port (server);
+  g_assert_cmpstr (crier_server_get_config (server)->tls_priority, ==, "modern");
+  g_assert_cmpstr (g_getenv ("G_TLS_GNUTLS_PRIORITY"), ==, CRIER_TLS_MODERN_PRIORITY);
+
+  /* TLS 1.0 and 1.1, RSA key exchange (no forward secrecy) and CBC:
+   * refused, and counted as failed handshakes. */
+  failed = crier_server_get_limit_stats (server)->refused[CRIER_LIMIT_TLS_HANDSHAKE];
+  for (guint i = 0; i < G_N_ELEMENTS (weak_offers); i++)
+    {
+      g_autoptr(Probe) p = probe_run (port, weak_offers[i]);
+
+      g_assert_cmpint (p->result, <, 0);
+    }
+  WAIT_UNTIL (crier_server_get_limit_stats (server)->refused[CRIER_LIMIT_TLS_HANDSHAKE] >=
+              failed + G_N_ELEMENTS (weak_offers));
+
+  /* TLS 1.2 with ECDHE and AES-GCM, and TLS 1.3: served. */
+  {
+    g_autoptr(Probe) p = probe_run (port, ECDHE_AEAD_TLS12);
+
+    g_assert_cmpint (p->result, ==, 0);
+    g_assert_cmpint (p->version, ==, GNUTLS_TLS1_2);
+    g_assert_cmpint (p->kx, ==, GNUTLS_KX_ECDHE_RSA);
+    g_assert_cmpint (p->cipher, ==, GNUTLS_CIPHER_AES_128_GCM);
+  }
+  {
+    g_autoptr(Probe) p = probe_run (port, ONLY_TLS13);
+
+    g_assert_cmpint (p->result, ==, 0);
+    g_assert_cmpint (p->version, ==, GNUTLS_TLS1_3);
+  }
+  /* A client offering everything gets TLS 1.3. */
+  {
+    g_autoptr(Probe) p = probe_run (port, "NORMAL");
+
+    g_assert_cmpint (p->result, ==, 0);
+    g_assert_cmpint (p->version, ==, GNUTLS_TLS1_3);
+  }
+
+  test_server_quit_unref (server);
+  certs_clear (&certs);
+}
+
+/* ---- crierd as a subprocess ----------------------------------------------- */
+
+typedef struct
+{
+  GPid     pid;
+  char    *log;
+  guint16  port;
+  guint16  admin_port;
+} Crierd;
+
+/* crierd dies with the test, even when an assertion aborts it. */
+static void
+die_with_parent (gpointer data)
+{
+  prctl (PR_SET_PDEATHSIG, SIGKILL);
+}
+
+static void
+crierd_start (Crierd             *d,
+              const char         *dir,
+              const char * const *settings)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *port_file = g_build_filename (dir, "ports", NULL);
+  g_autofree char *ports = NULL;
+  g_auto(GStrv) lines = NULL;
+  const char *crierd = g_getenv ("CRIERD");
+  int log_fd;
+
+  g_assert_nonnull (crierd);
+  memset (d, 0, sizeof *d);
+  d->log = g_build_filename (dir, "log", NULL);
+  g_ptr_array_add (argv, g_strdup (crierd));
+  g_ptr_array_add (argv, g_strdup ("--port-file"));
+  g_ptr_array_add (argv, g_strdup (port_file));
+  g_ptr_array_add (argv, g_strdup ("--set"));
+  g_ptr_array_add (argv, g_strdup ("server.listen=127.0.0.1:0"));
+  g_ptr_array_add (argv, g_strdup ("--set"));
+  g_ptr_array_add (argv, g_strdup_printf ("admin.socket=%s/admin.sock", dir));
+  for (guint i = 0; settings[i] != NULL; i++)
+    {
+      g_ptr_array_add (argv, g_strdup ("--set"));
+      g_ptr_array_add (argv, g_strdup (settings[i]));
+    }
+  g_ptr_array_add (argv, NULL);
+
+  log_fd = g_open (d->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  g_assert_cmpint (log_fd, >=, 0);
+  g_spawn_async_with_fds (NULL, (char **) argv->pdata, NULL, G_SPAWN_DO_NOT_REAP_CHILD, die_with_parent, NULL,
+                          &d->pid, -1, log_fd, log_fd, &error);
+  g_assert_no_error (error);
+  close (log_fd);
+  for (guint i = 0; i < 1000 && !g_file_test (port_file, G_FILE_TEST_EXISTS); i++)
+    g_usleep (10000);
+  if (!g_file_get_contents (port_file, &ports, NULL, NULL))
+    {
+      g_autofree char *log = NULL;
+
+      g_file_get_contents (d->log, &log, NULL, NULL);
+      g_error ("crierd did not start:\n%s", log != NULL ? log : "(no log)");
+    }
+  g_unlink (port_file);
+
+  /* Client ports one per line, then "admin PORT" for the admin TCP listener. */
+  lines = g_strsplit (ports, "\n", -1);
+  d->port = (guint16) g_ascii_strtoull (lines[0], NULL, 10);
+  for (guint i = 0; lines[i] != NULL; i++)
+    if (g_str_has_prefix (lines[i], "admin "))
+      d->admin_port = (guint16) g_ascii_strtoull (lines[i] + 6, NULL, 10);
+  g_assert_cmpuint (d->port, >, 0);
+}
+
+static void
+crierd_stop (Crierd *d)
+{
+  g_autofree char *log = NULL;
+  int status = 0;
+  gboolean gone = FALSE;
+
+  g_assert_cmpint (kill (d->pid, SIGTERM), ==, 0);
+  for (guint i = 0; i < 1000 && !gone; i++)
+    {
+      gone = waitpid (d->pid, &status, WNOHANG) == d->pid;
+      if (!gone)
+        g_usleep (10000);
+    }
+  if (!gone)
+    {
+      kill (d->pid, SIGKILL);
+      waitpid (d->pid, &status, 0);
+    }
+  g_spawn_close_pid (d->pid);
+  if (g_file_get_contents (d->log, &log, NULL, NULL))
+    g_test_message ("crierd log:\n%s", log);
+  g_assert_true (gone);
+  g_assert_true (WIFEXITED (status));
+  g_assert_cmpint (WEXITSTATUS (status), ==, 0);
+  g_unlink (d->log);
+  g_free (d->log);
+}
+
+static void
+test_priority_config (void)
+{
+  Certs certs;
+  Crierd d;
+  g_autofree char *cert = NULL;
+  g_autofree char *key = NULL;
+
+  certs_init_rsa (&certs);
+  key = g_strdup_printf ("tls.key_file=%s", certs.key);
+  cert = g_strdup_printf ("tls.cert_file=%s", certs.cert);
+
+  /* The control: with GnuTLS's own NORMAL, what the default refuses is
+   * served, so the refusals above are the priority's doing. */
+  {
+    const char * const settings[] = { key, cert, "tls.priority=NORMAL", NULL };
+
+    crierd_start (&d, certs.dir, settings);
+    for (guint i = 0; i < G_N_ELEMENTS (weak_offers); i++)
+      {
+        g_autoptr(Probe) p = probe_run (d.port, weak_offers[i]);
+
+        g_assert_cmpint (p->result, ==, 0);
+      }
+    crierd_stop (&d);
+  }
+
+  /* A stricter string: TLS 1.3 only. */
+  {
+    const char * const settings[] = { key, cert, "tls.priority=" ONLY_TLS13, NULL };
+    g_autoptr(Probe) tls12 = NULL;
+    g_autoptr(Probe) tls13 = NULL;
+
+    crierd_start (&d, certs.dir, settings);
+    tls12 = probe_run (d.port, ECDHE_AEAD_TLS12);
+    g_assert_cmpint (tls12->result, <, 0);
+    tls13 = probe_run (d.port, ONLY_TLS13);
+    g_assert_cmpint (tls13->result, ==, 0);
+    g_assert_cmpint (tls13->version, ==, GNUTLS_TLS1_3);
+    crierd_stop (&d);
+  }
+
+  /* A string GnuTLS would refuse is a configuration error that says where. */
+  {
+    g_autoptr(CrierConfig) config = crier_config_new ();
+    g_autoptr(GError) error = NULL;
+    g_autofree char *out = NULL;
+    g_autofree char *err = NULL;
+    int status = 0;
+    const char *argv[] = {
+      g_getenv ("CRIERD"), "--check-config", "--set", "tls.priority=NORMAL:+NO-SUCH-THING", NULL
+    };
+
+    g_assert_false (crier_config_set (config, "tls.priority=NORMAL:+NO-SUCH-THING", &error));
+    g_test_message ("%s", error->message);
+    g_assert_nonnull (strstr (error->message, "[tls] priority"));
+    g_assert_nonnull (strstr (error->message, "NO-SUCH-THING"));
+    g_clear_error (&error);
+    g_assert_false (crier_config_set (config, "tls.priority=", &error));
+    g_clear_error (&error);
+
+    g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL,
+                                 &out, &err, &status, &error));
+    g_assert_no_error (error);
+    g_assert_false (g_spawn_check_wait_status (status, NULL));
+    g_assert_nonnull (strstr (err, "NO-SUCH-THING"));
+  }
+  certs_clear (&certs);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -634,6 +999,8 @@ main (int   argc,
   g_test_add_func ("/tls/reload", test_reload_certificate);
   g_test_add_func ("/tls/bad-files", test_bad_files);
   g_test_add_func ("/tls/admin", test_admin_tls);
+  g_test_add_func ("/tls/priority/default", test_priority_default);
+  g_test_add_func ("/tls/priority/config", test_priority_config);
 
   return g_test_run ();
 }
