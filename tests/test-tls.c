@@ -135,6 +135,7 @@ tls_server_new (Certs *c)
     key, cert,
     "auth.allow_anonymous=true",
     "auth.api_keys=tls-test-key",
+    "auth.hmac_secret=secret",
     "channels.history_size=10",
     NULL
   };
@@ -188,6 +189,35 @@ ws_connected_cb (GObject      *source,
   if (c->ws != NULL)
     g_signal_connect (c->ws, "message", G_CALLBACK (ws_message_cb), c);
   c->done = TRUE;
+}
+
+static void
+ws_connect_url (WsClient    *c,
+                SoupSession *session,
+                const char  *url,
+                const char  *authorization)
+{
+  memset (c, 0, sizeof *c);
+  c->received = g_ptr_array_new_with_free_func (g_free);
+  c->msg = soup_message_new ("GET", url);
+  if (authorization != NULL)
+    soup_message_headers_replace (soup_message_get_request_headers (c->msg), "Authorization", authorization);
+  soup_session_websocket_connect_async (session, c->msg, NULL, NULL, G_PRIORITY_DEFAULT, NULL,
+                                        ws_connected_cb, c);
+  WAIT_UNTIL (c->done);
+}
+
+/* Index of the first message received from @from on that contains
+ * @needle, or -1. */
+static int
+ws_find (WsClient   *c,
+         guint       from,
+         const char *needle)
+{
+  for (guint i = from; i < c->received->len; i++)
+    if (strstr (g_ptr_array_index (c->received, i), needle) != NULL)
+      return (int) i;
+  return -1;
 }
 
 static void
@@ -978,6 +1008,286 @@ test_priority_config (void)
   certs_clear (&certs);
 }
 
+/* ---- every transport over TLS --------------------------------------------- */
+
+/* Token with "channels":["news"] and sub "42" (HS256, secret "secret"). */
+#define NEWS_TOKEN                                                                   \
+  "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiI0MiIsImNoYW5uZWxzIjpbIm5ld3MiXX0." \
+  "ZafOFPt1R1v0nvXHeZCus-EUEu1xWq9RpD8iMxlSua4"
+
+/* A request over https with libsoup's client; returns the status. */
+static guint
+https_request (SoupSession *session,
+               CrierServer *server,
+               const char  *method,
+               const char  *path,
+               const char  *body,
+               char       **reply)
+{
+  g_autofree char *url = test_server_url (server, "https", path);
+  g_autoptr(SoupMessage) msg = soup_message_new (method, url);
+  HttpResult r = { 0 };
+
+  soup_message_headers_replace (soup_message_get_request_headers (msg), "X-API-Key", "tls-test-key");
+  if (body != NULL)
+    {
+      g_autoptr(GBytes) bytes = g_bytes_new (body, strlen (body));
+
+      soup_message_set_request_body_from_bytes (msg, "application/json", bytes);
+    }
+  soup_session_send_and_read_async (session, msg, G_PRIORITY_DEFAULT, NULL, http_done_cb, &r);
+  WAIT_UNTIL (r.done);
+  g_assert_no_error (r.error);
+  if (reply != NULL)
+    *reply = g_strndup (g_bytes_get_data (r.body, NULL), g_bytes_get_size (r.body));
+  g_bytes_unref (r.body);
+  return r.status;
+}
+
+static void
+https_publish (SoupSession *session,
+               CrierServer *server,
+               const char  *data)
+{
+  g_autofree char *body = g_strdup_printf ("{\"channel\":\"news\",\"data\":%s}", data);
+
+  g_assert_cmpuint (https_request (session, server, "POST", "/api/publish", body, NULL), ==, 200);
+}
+
+static void
+test_transport_cf_websocket (void)
+{
+  Certs certs;
+  CrierServer *server;
+  g_autoptr(SoupSession) session = NULL;
+  g_autoptr(GTlsCertificate) expected = NULL;
+  g_autofree char *url = NULL;
+  WsClient c;
+
+  certs_init (&certs);
+  server = tls_server_new (&certs);
+  session = trusting_session (certs.cert);
+  url = test_server_url (server, "wss", "/connection/websocket");
+  ws_connect_url (&c, session, url, NULL);
+  g_assert_no_error (c.error);
+  expected = g_tls_certificate_new_from_file (certs.cert, NULL);
+  g_assert_true (g_tls_certificate_is_same (soup_message_get_tls_peer_certificate (c.msg), expected));
+
+  soup_websocket_connection_send_text (c.ws, "{\"id\":1,\"connect\":{\"name\":\"tls\"}}");
+  WAIT_UNTIL (ws_find (&c, 0, "{\"id\":1,\"connect\":{\"client\":") >= 0);
+  soup_websocket_connection_send_text (c.ws, "{\"id\":2,\"subscribe\":{\"channel\":\"news\"}}");
+  WAIT_UNTIL (ws_find (&c, 0, "{\"id\":2,\"subscribe\":{") >= 0);
+  https_publish (session, server, "{\"over\":\"wss\"}");
+  WAIT_UNTIL (ws_find (&c, 0, "\"push\":{\"channel\":\"news\",\"pub\":{\"data\":{\"over\":\"wss\"}") >= 0);
+
+  ws_clear (&c);
+  g_clear_object (&session);
+  test_server_quit_unref (server);
+  certs_clear (&certs);
+}
+
+static void
+test_transport_uni_websocket (void)
+{
+  Certs certs;
+  CrierServer *server;
+  g_autoptr(SoupSession) session = NULL;
+  g_autofree char *url = NULL;
+  WsClient c;
+
+  certs_init (&certs);
+  server = tls_server_new (&certs);
+  session = trusting_session (certs.cert);
+  url = test_server_url (server, "wss", "/connection/uni_websocket?cf_connect="
+                                        "%7B%22token%22%3A%22" NEWS_TOKEN "%22%7D");
+  ws_connect_url (&c, session, url, NULL);
+  g_assert_no_error (c.error);
+  WAIT_UNTIL (ws_find (&c, 0, "\"subs\":{\"news\":") >= 0);
+  g_assert_cmpint (ws_find (&c, 0, "{\"connect\":{\"client\":"), ==, 0);
+  https_publish (session, server, "{\"over\":\"uni\"}");
+  WAIT_UNTIL (ws_find (&c, 0, "{\"channel\":\"news\",\"pub\":{\"data\":{\"over\":\"uni\"}") >= 0);
+
+  ws_clear (&c);
+  g_clear_object (&session);
+  test_server_quit_unref (server);
+  certs_clear (&certs);
+}
+
+static void
+raw_write (RawTls     *r,
+           const char *text)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_output_stream_write_all (g_io_stream_get_output_stream (r->tls), text, strlen (text), NULL, NULL, &error);
+  g_assert_no_error (error);
+}
+
+/* The value of "@member":"..." in what the stream sent so far, or NULL. */
+static char *
+raw_find_string (RawTls     *r,
+                 const char *member)
+{
+  g_autofree char *needle = g_strdup_printf ("\"%s\":\"", member);
+  const char *p = strstr (r->in->str, needle);
+  const char *end;
+
+  if (p == NULL)
+    return NULL;
+  p += strlen (needle);
+  end = strchr (p, '"');
+  return end != NULL ? g_strndup (p, end - p) : NULL;
+}
+
+/* A Centrifugo stream (SSE or HTTP streaming) over TLS: connect, subscribe
+ * through /emulation over https, receive a publication made over https. */
+static void
+cf_stream_over_tls (const char *request,
+                    const char *data)
+{
+  Certs certs;
+  CrierServer *server;
+  g_autoptr(SoupSession) session = NULL;
+  g_autofree char *client = NULL;
+  g_autofree char *body = NULL;
+  g_autofree char *expected = g_strdup_printf ("\"pub\":{\"data\":%s", data);
+  RawTls r;
+
+  certs_init (&certs);
+  server = tls_server_new (&certs);
+  session = trusting_session (certs.cert);
+  raw_tls_connect (&r, crier_server_get_port (server), certs.cert);
+  raw_write (&r, request);
+  raw_read_more (&r);
+  WAIT_UNTIL (strstr (r.in->str, "\"session\":\"") != NULL && strstr (r.in->str, "}\n") != NULL);
+  g_assert_true (g_str_has_prefix (r.in->str, "HTTP/1.1 200"));
+  client = raw_find_string (&r, "session");
+  g_assert_nonnull (client);
+
+  body = g_strdup_printf ("{\"session\":\"%s\",\"node\":\"%s\",\"data\":"
+                          "\"{\\\"id\\\":2,\\\"subscribe\\\":{\\\"channel\\\":\\\"news\\\"}}\"}",
+                          client, crier_server_get_node_name (server));
+  g_assert_cmpuint (https_request (session, server, "POST", "/emulation", body, NULL), ==, 204);
+  WAIT_UNTIL (strstr (r.in->str, "{\"id\":2,\"subscribe\":{") != NULL);
+  https_publish (session, server, data);
+  WAIT_UNTIL (strstr (r.in->str, expected) != NULL);
+
+  raw_tls_clear (&r);
+  g_clear_object (&session);
+  test_server_quit_unref (server);
+  certs_clear (&certs);
+}
+
+static void
+test_transport_http_stream (void)
+{
+  static const char connect[] = "{\"connect\":{\"name\":\"tls\"},\"id\":1}";
+  g_autofree char *request = g_strdup_printf ("POST /connection/http_stream HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                              "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+                                              strlen (connect), connect);
+
+  cf_stream_over_tls (request, "{\"over\":\"http_stream\"}");
+}
+
+static void
+test_transport_cf_sse (void)
+{
+  g_autofree char *connect = g_uri_escape_string ("{\"connect\":{\"name\":\"tls\"},\"id\":1}", NULL, FALSE);
+  g_autofree char *request = g_strdup_printf ("GET /connection/sse?cf_connect=%s HTTP/1.1\r\n"
+                                              "Host: 127.0.0.1\r\n\r\n", connect);
+
+  cf_stream_over_tls (request, "{\"over\":\"sse\"}");
+}
+
+static void
+test_transport_longpoll (void)
+{
+  Certs certs;
+  CrierServer *server;
+  g_autoptr(SoupSession) session = NULL;
+  g_autofree char *etag = NULL;
+  g_autofree char *held = NULL;
+  const char *first_end;
+  gsize second;
+  RawTls r;
+
+  certs_init (&certs);
+  server = tls_server_new (&certs);
+  session = trusting_session (certs.cert);
+  raw_tls_connect (&r, crier_server_get_port (server), certs.cert);
+
+  /* The first poll is answered at once with the cursor (304 + ETag). */
+  raw_write (&r, "GET /sub/news HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  raw_read_more (&r);
+  WAIT_UNTIL ((first_end = strstr (r.in->str, "\r\n\r\n")) != NULL);
+  g_assert_true (g_str_has_prefix (r.in->str, "HTTP/1.1 304"));
+  {
+    const char *p = strstr (r.in->str, "ETag: ");
+
+    g_assert_nonnull (p);
+    p += 6;
+    etag = g_strndup (p, strcspn (p, "\r\n"));
+  }
+
+  /* The next one, on the same TLS connection, is held until a publication. */
+  second = r.in->len;
+  held = g_strdup_printf ("GET /sub/news HTTP/1.1\r\nHost: 127.0.0.1\r\nIf-None-Match: %s\r\n\r\n", etag);
+  raw_write (&r, held);
+  WAIT_UNTIL (crier_hub_get_stats (crier_server_get_hub (server))->subscriptions == 1);
+  g_assert_cmpuint (r.in->len, ==, second);
+  https_publish (session, server, "{\"over\":\"longpoll\"}");
+  WAIT_UNTIL (strstr (r.in->str + second, "{\"over\":\"longpoll\"}") != NULL);
+  g_assert_true (g_str_has_prefix (r.in->str + second, "HTTP/1.1 200"));
+  g_assert_nonnull (strstr (r.in->str + second, "\"channel\":\"news\""));
+
+  raw_tls_clear (&r);
+  g_clear_object (&session);
+  test_server_quit_unref (server);
+  certs_clear (&certs);
+}
+
+static void
+test_transport_admin_ws (void)
+{
+  Certs certs;
+  CrierServer *server;
+  g_autofree char *cert = NULL;
+  g_autofree char *key = NULL;
+  g_autofree char *url = NULL;
+  g_autoptr(SoupSession) session = NULL;
+  WsClient c;
+
+  certs_init (&certs);
+  cert = g_strdup_printf ("tls.admin_cert_file=%s", certs.cert);
+  key = g_strdup_printf ("tls.admin_key_file=%s", certs.key);
+  {
+    const char *overrides[] = {
+      key, cert, "tls.admin=true", "admin.token=admin-secret", "admin.listen=127.0.0.1:0", NULL
+    };
+
+    server = test_server_new (overrides);
+  }
+  session = trusting_session (certs.cert);
+  url = g_strdup_printf ("wss://127.0.0.1:%u/admin", crier_admin_get_tcp_port (crier_server_get_admin (server)));
+
+  /* Without the token: refused. */
+  ws_connect_url (&c, session, url, NULL);
+  g_assert_nonnull (c.error);
+  ws_clear (&c);
+
+  ws_connect_url (&c, session, url, "Bearer admin-secret");
+  g_assert_no_error (c.error);
+  soup_websocket_connection_send_text (c.ws, "{\"id\":1,\"type\":\"hello\","
+                                             "\"params\":{\"protocol\":1,\"client\":\"test-tls\"}}");
+  WAIT_UNTIL (ws_find (&c, 0, "{\"id\":1,\"result\":{\"protocol\":1") >= 0);
+  g_assert_nonnull (strstr (g_ptr_array_index (c.received, ws_find (&c, 0, "\"id\":1")), "\"node\":"));
+
+  ws_clear (&c);
+  g_clear_object (&session);
+  test_server_quit_unref (server);
+  certs_clear (&certs);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -1001,6 +1311,12 @@ main (int   argc,
   g_test_add_func ("/tls/admin", test_admin_tls);
   g_test_add_func ("/tls/priority/default", test_priority_default);
   g_test_add_func ("/tls/priority/config", test_priority_config);
+  g_test_add_func ("/tls/transport/centrifugo-websocket", test_transport_cf_websocket);
+  g_test_add_func ("/tls/transport/uni-websocket", test_transport_uni_websocket);
+  g_test_add_func ("/tls/transport/http-stream", test_transport_http_stream);
+  g_test_add_func ("/tls/transport/sse", test_transport_cf_sse);
+  g_test_add_func ("/tls/transport/longpoll", test_transport_longpoll);
+  g_test_add_func ("/tls/transport/admin-websocket", test_transport_admin_ws);
 
   return g_test_run ();
 }
