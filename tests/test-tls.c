@@ -2,7 +2,14 @@
  * trusting a certificate made by the test (GnuTLS), an https API call,
  * SSE through a raw GTlsClientConnection, a certificate reload that keeps
  * an open wss connection while new connections see the new certificate,
- * clear errors for bad files, and TLS on the admin TCP listener. */
+ * clear errors for bad files, and TLS on the admin TCP listener.
+ *
+ * [tls] priority: handshakes from a GnuTLS client limited to one version,
+ * key exchange or cipher family (refused: TLS 1.0/1.1, RSA key exchange,
+ * CBC; served: TLS 1.2 ECDHE AEAD, TLS 1.3), with crierd subprocesses as
+ * the control.  Every transport through a TLS listener (Centrifugo over
+ * wss, uni_websocket, http_stream, sse, /emulation, long polling, admin
+ * WebSocket), and SIGHUP to a real crierd renewing both certificates. */
 #include "config.h"
 
 #include <arpa/inet.h>
@@ -1288,6 +1295,111 @@ test_transport_admin_ws (void)
   certs_clear (&certs);
 }
 
+/* ---- SIGHUP through a real crierd ----------------------------------------- */
+
+static gboolean
+accept_any_cb (GTlsConnection       *conn,
+               GTlsCertificate      *cert,
+               GTlsCertificateFlags  errors,
+               gpointer              data)
+{
+  return TRUE;
+}
+
+/* The certificate a new TLS connection to @port is shown. */
+static GTlsCertificate *
+peer_certificate (guint16 port)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSocketClient) client = g_socket_client_new ();
+  g_autoptr(GSocketConnection) conn = NULL;
+  g_autoptr(GSocketConnectable) identity = g_network_address_new ("127.0.0.1", port);
+  g_autoptr(GIOStream) tls = NULL;
+  RawTls r = { 0 };
+  GTlsCertificate *peer;
+
+  conn = g_socket_client_connect_to_host (client, "127.0.0.1", port, NULL, &error);
+  g_assert_no_error (error);
+  tls = g_tls_client_connection_new (G_IO_STREAM (conn), identity, &error);
+  g_assert_no_error (error);
+  g_signal_connect (tls, "accept-certificate", G_CALLBACK (accept_any_cb), NULL);
+  g_tls_connection_handshake_async (G_TLS_CONNECTION (tls), G_PRIORITY_DEFAULT, NULL, raw_handshake_cb, &r);
+  WAIT_UNTIL (r.handshaken);
+  g_assert_no_error (r.error);
+  peer = g_object_ref (g_tls_connection_get_peer_certificate (G_TLS_CONNECTION (tls)));
+  g_io_stream_close (tls, NULL, NULL);
+  return peer;
+}
+
+static void
+test_sighup_reload (void)
+{
+  Certs certs;
+  Crierd d;
+  g_autofree char *cert = NULL;
+  g_autofree char *key = NULL;
+  g_autofree char *url = NULL;
+  g_autoptr(SoupSession) old_session = NULL;
+  g_autoptr(GTlsCertificate) first = NULL;
+  g_autoptr(GTlsCertificate) second = NULL;
+  g_autoptr(GTlsCertificate) seen = NULL;
+  WsClient before;
+
+  certs_init (&certs);
+  key = g_strdup_printf ("tls.key_file=%s", certs.key);
+  cert = g_strdup_printf ("tls.cert_file=%s", certs.cert);
+  {
+    const char * const settings[] = {
+      key, cert, "tls.admin=true", "admin.token=admin-secret", "admin.listen=127.0.0.1:0",
+      "server.debug_endpoints=true", NULL
+    };
+
+    crierd_start (&d, certs.dir, settings);
+  }
+  g_assert_cmpuint (d.admin_port, >, 0);
+  first = g_tls_certificate_new_from_file (certs.cert, NULL);
+
+  /* A wss connection that stays open across the reload. */
+  old_session = trusting_session (certs.cert);
+  url = g_strdup_printf ("wss://127.0.0.1:%u/debug/ws", d.port);
+  ws_connect_url (&before, old_session, url, NULL);
+  g_assert_no_error (before.error);
+  ws_echo (&before, "before SIGHUP");
+  seen = peer_certificate (d.admin_port);
+  g_assert_true (g_tls_certificate_is_same (seen, first));
+  g_clear_object (&seen);
+
+  /* Renew the files in place, as certbot does, and send SIGHUP. */
+  make_cert (certs.cert, certs.key, "crier test renewed", 9);
+  second = g_tls_certificate_new_from_file (certs.cert, NULL);
+  g_assert_false (g_tls_certificate_is_same (first, second));
+  g_assert_cmpint (kill (d.pid, SIGHUP), ==, 0);
+
+  /* New handshakes on the client port show the new certificate (once
+   * crierd has handled the signal), and so do the admin port's. */
+  for (guint i = 0; i < 200; i++)
+    {
+      g_clear_object (&seen);
+      seen = peer_certificate (d.port);
+      if (g_tls_certificate_is_same (seen, second))
+        break;
+      g_usleep (25000);
+    }
+  g_assert_true (g_tls_certificate_is_same (seen, second));
+  g_clear_object (&seen);
+  seen = peer_certificate (d.admin_port);
+  g_assert_true (g_tls_certificate_is_same (seen, second));
+
+  /* The open connection goes on, still on the old certificate. */
+  ws_echo (&before, "after SIGHUP");
+  g_assert_true (g_tls_certificate_is_same (soup_message_get_tls_peer_certificate (before.msg), first));
+
+  ws_clear (&before);
+  g_clear_object (&old_session);
+  crierd_stop (&d);
+  certs_clear (&certs);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -1317,6 +1429,7 @@ main (int   argc,
   g_test_add_func ("/tls/transport/sse", test_transport_cf_sse);
   g_test_add_func ("/tls/transport/longpoll", test_transport_longpoll);
   g_test_add_func ("/tls/transport/admin-websocket", test_transport_admin_ws);
+  g_test_add_func ("/tls/sighup", test_sighup_reload);
 
   return g_test_run ();
 }
