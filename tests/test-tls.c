@@ -1400,6 +1400,73 @@ test_sighup_reload (void)
   certs_clear (&certs);
 }
 
+/* ---- request heads over libsoup's 64 KiB ---------------------------------- */
+
+static guint64
+header_refusals (CrierServer *server)
+{
+  return crier_server_get_limit_stats (server)->refused[CRIER_LIMIT_HEADER_TOO_LARGE];
+}
+
+static char *
+head_with_header (gsize size)
+{
+  g_autofree char *value = g_strnfill (size, 'h');
+
+  return g_strdup_printf ("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: %s\r\n"
+                          "Connection: close\r\n\r\n", value);
+}
+
+static void
+test_header_too_large (void)
+{
+  Certs certs;
+  CrierServer *plain = test_server_new (NULL);
+  CrierServer *server;
+  guint16 port = crier_server_get_port (plain);
+  g_autofree char *under = head_with_header (60 * 1024);
+  g_autofree char *over = head_with_header (70 * 1024);
+  g_autofree char *headers = NULL;
+  RawTls r;
+
+  /* Under the limit: served. */
+  g_assert_cmpuint (test_http_raw (port, under, strlen (under), NULL, NULL), ==, 200);
+  g_assert_cmpuint (header_refusals (plain), ==, 0);
+
+  /* 70 KiB: no response at all, the connection is closed, and the refusal
+   * is counted. */
+  g_assert_cmpuint (test_http_raw (port, over, strlen (over), &headers, NULL), ==, 0);
+  g_assert_cmpstr (headers, ==, "");
+  WAIT_UNTIL (header_refusals (plain) == 1);
+
+  /* A peer that gives up in the middle of a head is not counted. */
+  {
+    int fd = test_tcp_connect (port);
+    g_autofree char *part = g_strndup (under, 10 * 1024);
+
+    g_assert_cmpint (send (fd, part, strlen (part), MSG_NOSIGNAL), ==, (gssize) strlen (part));
+    WAIT_UNTIL (crier_server_get_budget (plain)->http_open == 1);
+    close (fd);
+    WAIT_UNTIL (crier_server_get_budget (plain)->http_open == 0);
+    g_assert_cmpuint (header_refusals (plain), ==, 1);
+  }
+  g_assert_cmpuint (test_http_request (port, "GET", "/healthz", NULL, NULL), ==, 200);
+  test_server_quit_unref (plain);
+
+  /* The same through TLS. */
+  certs_init (&certs);
+  server = tls_server_new (&certs);
+  raw_tls_connect (&r, crier_server_get_port (server), certs.cert);
+  raw_write (&r, over);
+  raw_read_more (&r);
+  WAIT_UNTIL (r.eof);
+  g_assert_cmpstr (r.in->str, ==, "");
+  WAIT_UNTIL (header_refusals (server) == 1);
+  raw_tls_clear (&r);
+  test_server_quit_unref (server);
+  certs_clear (&certs);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -1430,6 +1497,7 @@ main (int   argc,
   g_test_add_func ("/tls/transport/longpoll", test_transport_longpoll);
   g_test_add_func ("/tls/transport/admin-websocket", test_transport_admin_ws);
   g_test_add_func ("/tls/sighup", test_sighup_reload);
+  g_test_add_func ("/tls/header-too-large", test_header_too_large);
 
   return g_test_run ();
 }
