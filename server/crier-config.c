@@ -264,6 +264,12 @@ static const ConfigOption config_options[] = {
     OPTION_RELOADABLE, CONFIG_FIELD (max_request_body),
     "Largest body of an HTTP request (server API, publish, emulation); a "
     "larger one is refused with 413." },
+  { "limits", "max_request_head", OPTION_SIZE, "64KiB", KiB (1), KiB (64),
+    OPTION_RELOADABLE, CONFIG_FIELD (max_request_head),
+    "Largest request head (request line and header fields) on the client "
+    "listeners; a larger one is answered 431 and the connection closed.  "
+    "libsoup itself drops a head over 64 KiB without an answer, so that is "
+    "the most this can be." },
   { "limits", "max_subscriptions", OPTION_INT, "128", 1, 100000,
     OPTION_RELOADABLE, CONFIG_FIELD (max_subscriptions),
     "Most channels one connection may subscribe to." },

@@ -92,6 +92,7 @@ typedef struct
   gint64   outbound_hard_limit;
   gint64   outbound_soft_grace; /* ms above the soft limit before eviction */
   gint64   max_request_body;
+  gint64   max_request_head;    /* request line + header fields, bytes */
   gint64   max_subscriptions;   /* per connection */
   gint64   long_poll_timeout;   /* ms a long poll is held */
   gint64   long_poll_idle_timeout; /* ms a long-poll session lives between polls */

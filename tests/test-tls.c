@@ -1467,6 +1467,56 @@ test_header_too_large (void)
   certs_clear (&certs);
 }
 
+static void
+test_max_request_head (void)
+{
+  const char *overrides[] = { "limits.max_request_head=4KiB", NULL };
+  CrierServer *server = test_server_new (overrides);
+  guint16 port = crier_server_get_port (server);
+  g_autofree char *small = head_with_header (3 * 1024);
+  g_autofree char *big = head_with_header (6 * 1024);
+  g_autofree char *value = g_strnfill (6 * 1024, 'w');
+  g_autofree char *upgrade = g_strdup_printf ("X-Big: %s\r\n", value);
+  g_autofree char *headers = NULL;
+  g_autofree char *body = NULL;
+  int fd;
+
+  g_assert_cmpuint (test_http_raw (port, small, strlen (small), NULL, NULL), ==, 200);
+  g_assert_cmpuint (header_refusals (server), ==, 0);
+
+  /* Over the configured limit (and far under libsoup's): 431, closed. */
+  g_assert_cmpuint (test_http_raw (port, big, strlen (big), &headers, &body), ==, 431);
+  g_assert_nonnull (strstr (headers, "Connection: close"));
+  g_assert_cmpstr (body, ==, "request head too large\n");
+  g_assert_cmpuint (header_refusals (server), ==, 1);
+
+  /* A WebSocket upgrade too: no handler runs, no 101. */
+  fd = test_tcp_connect (port);
+  g_assert_false (test_ws_handshake (fd, "/debug/ws", upgrade));
+  close (fd);
+  g_assert_cmpuint (header_refusals (server), ==, 2);
+
+  /* Reloadable: raised again, the same head is served. */
+  {
+    g_autoptr(CrierConfig) fresh = crier_config_copy (crier_server_get_config (server));
+
+    g_assert_true (crier_config_set (fresh, "limits.max_request_head=64KiB", NULL));
+    crier_server_reload (server, fresh);
+  }
+  g_assert_cmpuint (test_http_raw (port, big, strlen (big), NULL, NULL), ==, 200);
+  g_assert_cmpuint (header_refusals (server), ==, 2);
+
+  /* Above libsoup's own limit the value is refused. */
+  {
+    g_autoptr(CrierConfig) config = crier_config_new ();
+    g_autoptr(GError) error = NULL;
+
+    g_assert_false (crier_config_set (config, "limits.max_request_head=128KiB", &error));
+    g_test_message ("%s", error->message);
+  }
+  test_server_quit_unref (server);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -1498,6 +1548,7 @@ main (int   argc,
   g_test_add_func ("/tls/transport/admin-websocket", test_transport_admin_ws);
   g_test_add_func ("/tls/sighup", test_sighup_reload);
   g_test_add_func ("/tls/header-too-large", test_header_too_large);
+  g_test_add_func ("/tls/max-request-head", test_max_request_head);
 
   return g_test_run ();
 }
