@@ -609,6 +609,27 @@ test_bad_files (void)
   certs_clear (&certs);
 }
 
+/* ---- a GnuTLS client of our own ------------------------------------------ */
+
+/* One handshake from a GnuTLS client restricted to @priority, run in a
+ * thread while the test's main context (the server's) goes on. */
+typedef struct
+{
+  guint16                   port;
+  char                     *priority;
+  int                       result;   /* of gnutls_handshake(): 0 or an error */
+  gnutls_protocol_t         version;
+  gnutls_kx_algorithm_t     kx;
+  gnutls_cipher_algorithm_t cipher;
+  gint                      done;
+} Probe;
+
+static Probe *probe_run  (guint16     port,
+                          const char *priority);
+static void   probe_free (Probe      *p);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (Probe, probe_free)
+#define ONLY_TLS13 "NORMAL:-VERS-ALL:+VERS-TLS1.3"
+
 static void
 test_admin_tls (void)
 {
@@ -659,6 +680,17 @@ test_admin_tls (void)
     g_assert_cmpint (g_get_monotonic_time () - start, <, 5 * G_USEC_PER_SEC);
   }
 
+  /* [tls] priority covers the admin listener too. */
+  {
+    guint16 admin_port = crier_admin_get_tcp_port (crier_server_get_admin (server));
+    g_autoptr(Probe) old = probe_run (admin_port, "NORMAL:-VERS-ALL:+VERS-TLS1.1");
+    g_autoptr(Probe) tls13 = probe_run (admin_port, ONLY_TLS13);
+
+    g_assert_cmpint (old->result, <, 0);
+    g_assert_cmpint (tls13->result, ==, 0);
+    g_assert_cmpint (tls13->version, ==, GNUTLS_TLS1_3);
+  }
+
   /* ... and TLS clients are still served. */
   g_clear_object (&msg);
   memset (&r, 0, sizeof r);
@@ -675,20 +707,7 @@ test_admin_tls (void)
   certs_clear (&certs);
 }
 
-/* ---- priorities: a GnuTLS client of our own ------------------------------- */
-
-/* One handshake from a GnuTLS client restricted to @priority, run in a
- * thread while the test's main context (the server's) goes on. */
-typedef struct
-{
-  guint16                   port;
-  char                     *priority;
-  int                       result;   /* of gnutls_handshake(): 0 or an error */
-  gnutls_protocol_t         version;
-  gnutls_kx_algorithm_t     kx;
-  gnutls_cipher_algorithm_t cipher;
-  gint                      done;
-} Probe;
+/* ---- priorities ---------------------------------------------------------- */
 
 static gpointer
 probe_thread (gpointer data)
@@ -751,8 +770,6 @@ probe_free (Probe *p)
   g_free (p);
 }
 
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (Probe, probe_free)
-
 static Probe *
 probe_run (guint16     port,
            const char *priority)
@@ -781,7 +798,6 @@ static const char * const weak_offers[] = {
   "NORMAL:-VERS-ALL:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-CBC:+AES-128-CBC:-MAC-ALL:+SHA1:+SHA256",
 };
 #define ECDHE_AEAD_TLS12 "NORMAL:-VERS-ALL:+VERS-TLS1.2:-KX-ALL:+ECDHE-RSA:-CIPHER-ALL:+AES-128-GCM"
-#define ONLY_TLS13       "NORMAL:-VERS-ALL:+VERS-TLS1.3"
 
 static void
 certs_init_rsa (Certs *c)
