@@ -20,6 +20,7 @@
 #include "crier-util.h"
 
 #include <errno.h>
+#include <gnutls/gnutls.h>
 #include <string.h>
 
 typedef enum
@@ -106,6 +107,8 @@ static gboolean check_redis_sentinels  (const OptionValue *value,
                                         char             **message);
 static gboolean check_redis_tls        (const OptionValue *value,
                                         char             **message);
+static gboolean check_tls_priority     (const OptionValue *value,
+                                        char             **message);
 
 static const char * const log_levels[] = { "debug", "info", "message", "warning", NULL };
 
@@ -114,10 +117,10 @@ static const ConfigSection config_sections[] = {
   { "server", "Listeners and process-wide settings." },
   { "tls", "TLS for the client listeners (https:// and wss://) and optionally "
           "the admin TCP listener.  Encryption comes from GnuTLS through "
-          "glib-networking with the system's default priorities (TLS 1.2 and "
-          "1.3, forward-secret AEAD ciphers).  Certificates are read at start "
-          "and again on SIGHUP: new connections use the new certificate, open "
-          "ones keep theirs." },
+          "glib-networking; versions and ciphers are set by priority, by "
+          "default TLS 1.2 and 1.3 with forward-secret key exchange and AEAD "
+          "ciphers only.  Certificates are read at start and again on SIGHUP: "
+          "new connections use the new certificate, open ones keep theirs." },
   { "websocket", "WebSocket framing and keepalive, for every WebSocket endpoint." },
   { "limits", "Per-connection limits.  A client over a limit is disconnected "
               "and the disconnect is counted in the metrics." },
@@ -211,6 +214,17 @@ static const ConfigOption config_options[] = {
   { "tls", "admin_key_file", OPTION_STRING, "", 0, 0,
     OPTION_RELOADABLE, CONFIG_FIELD (tls_admin_key_file),
     "PEM private key of admin_cert_file.  Empty means key_file." },
+  { "tls", "priority", OPTION_STRING, "modern", 0, 0,
+    0, CONFIG_FIELD (tls_priority),
+    "Protocol versions, key exchanges and ciphers of every TLS listener "
+    "(client and admin): modern, or a GnuTLS priority string.  modern "
+    "allows TLS 1.2 and 1.3 only, ECDHE or DHE key exchange (no RSA key "
+    "exchange), AEAD ciphers (AES-GCM, ChaCha20-Poly1305; no CBC) and no "
+    "SHA-1 signatures, in the server's order.  gnutls-cli --priority STRING "
+    "--list shows what a string allows.  crierd hands it to glib-networking "
+    "as G_TLS_GNUTLS_PRIORITY (which it replaces); that is read once per "
+    "process, so a change needs a restart.",
+    NULL, check_tls_priority },
 
   { "websocket", "max_frame_size", OPTION_SIZE, "64KiB", KiB (1), MiB (64),
     OPTION_RELOADABLE, CONFIG_FIELD (ws_max_frame_size),
@@ -250,6 +264,12 @@ static const ConfigOption config_options[] = {
     OPTION_RELOADABLE, CONFIG_FIELD (max_request_body),
     "Largest body of an HTTP request (server API, publish, emulation); a "
     "larger one is refused with 413." },
+  { "limits", "max_request_head", OPTION_SIZE, "64KiB", KiB (1), KiB (64),
+    OPTION_RELOADABLE, CONFIG_FIELD (max_request_head),
+    "Largest request head (request line and header fields) on the client "
+    "listeners; a larger one is answered 431 and the connection closed.  "
+    "libsoup itself drops a head over 64 KiB without an answer, so that is "
+    "the most this can be." },
   { "limits", "max_subscriptions", OPTION_INT, "128", 1, 100000,
     OPTION_RELOADABLE, CONFIG_FIELD (max_subscriptions),
     "Most channels one connection may subscribe to." },
@@ -1250,6 +1270,44 @@ check_optional_address (const OptionValue *value,
       return FALSE;
     }
 
+  return TRUE;
+}
+
+const char *
+crier_tls_priority_string (const char *priority)
+{
+  if (g_strcmp0 (priority, "modern") == 0)
+    return CRIER_TLS_MODERN_PRIORITY;
+  return priority;
+}
+
+/* [tls] priority: what GnuTLS would refuse at the first handshake is a
+ * configuration error now, with the position GnuTLS points at. */
+static gboolean
+check_tls_priority (const OptionValue *value,
+                    char             **message)
+{
+  gnutls_priority_t priority = NULL;
+  const char *error_pos = NULL;
+  int ret;
+
+  if (value->s == NULL || value->s[0] == '\0')
+    {
+      *message = g_strdup ("modern or a GnuTLS priority string is required "
+                           "(NORMAL is GnuTLS's own default)");
+      return FALSE;
+    }
+  ret = gnutls_priority_init2 (&priority, crier_tls_priority_string (value->s), &error_pos, 0);
+  if (ret != GNUTLS_E_SUCCESS)
+    {
+      if (error_pos != NULL)
+        *message = g_strdup_printf ("not a GnuTLS priority string: %s at '%s'",
+                                    gnutls_strerror (ret), error_pos);
+      else
+        *message = g_strdup_printf ("not a GnuTLS priority string: %s", gnutls_strerror (ret));
+      return FALSE;
+    }
+  gnutls_priority_deinit (priority);
   return TRUE;
 }
 

@@ -15,6 +15,16 @@
 
 G_BEGIN_DECLS
 
+/* [tls] priority "modern" (the default): TLS 1.2 and 1.3 only,
+ * forward-secret key exchange (ECDHE, DHE), AEAD ciphers, no SHA-1
+ * signatures, the server's order. */
+#define CRIER_TLS_MODERN_PRIORITY                                             \
+  "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:"                                \
+  "-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:+DHE-RSA:"                                  \
+  "-CIPHER-ALL:+AES-256-GCM:+CHACHA20-POLY1305:+AES-128-GCM:-MAC-ALL:+AEAD:"   \
+  "-SIGN-RSA-SHA1:-SIGN-ECDSA-SHA1:%SERVER_PRECEDENCE"
+
+
 #define CRIER_CONFIG_ERROR (crier_config_error_quark ())
 
 typedef enum
@@ -68,6 +78,7 @@ typedef struct
   gboolean tls_admin;           /* TLS on the [admin] listen TCP listener too */
   char    *tls_admin_cert_file; /* "" = cert_file */
   char    *tls_admin_key_file;  /* "" = key_file */
+  char    *tls_priority;        /* "modern" or a GnuTLS priority string */
 
   /* [websocket] */
   gint64   ws_max_frame_size;
@@ -81,6 +92,7 @@ typedef struct
   gint64   outbound_hard_limit;
   gint64   outbound_soft_grace; /* ms above the soft limit before eviction */
   gint64   max_request_body;
+  gint64   max_request_head;    /* request line + header fields, bytes */
   gint64   max_subscriptions;   /* per connection */
   gint64   long_poll_timeout;   /* ms a long poll is held */
   gint64   long_poll_idle_timeout; /* ms a long-poll session lives between polls */
@@ -188,6 +200,9 @@ char         *crier_config_dump_with_flags  (const CrierConfig   *config,
                                              CrierConfigDumpFlags flags);
 /* One line per key for --help-config. */
 char         *crier_config_help             (void);
+
+/* The GnuTLS priority string of a [tls] priority value ("modern" expanded). */
+const char   *crier_tls_priority_string     (const char *priority);
 
 /* Namespace of a channel name ("chat:room" -> "chat"); NULL when the
  * channel names a namespace that is not configured.  A name without ':'

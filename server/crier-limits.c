@@ -11,6 +11,7 @@ static const char * const limit_names[CRIER_LIMIT_N] = {
   [CRIER_LIMIT_CONNECT_RATE_ADDR] = "connect_rate_address",
   [CRIER_LIMIT_REQUEST_TIMEOUT] = "request_timeout",
   [CRIER_LIMIT_IDLE_TIMEOUT] = "idle_timeout",
+  [CRIER_LIMIT_HEADER_TOO_LARGE] = "header_too_large",
   [CRIER_LIMIT_COMMAND_RATE] = "command_rate",
   [CRIER_LIMIT_COMMAND_ABUSE] = "command_abuse",
   [CRIER_LIMIT_CHANNEL_FULL] = "channel_full",

@@ -22,6 +22,7 @@ typedef enum
   CRIER_LIMIT_CONNECT_RATE_ADDR, /* connect_rate_per_address: 503 */
   CRIER_LIMIT_REQUEST_TIMEOUT,   /* request head/body too slow (slowloris) */
   CRIER_LIMIT_IDLE_TIMEOUT,      /* idle keep-alive connection closed */
+  CRIER_LIMIT_HEADER_TOO_LARGE,  /* request head over libsoup's 64 KiB */
   CRIER_LIMIT_COMMAND_RATE,      /* command refused with error 111 */
   CRIER_LIMIT_COMMAND_ABUSE,     /* client disconnected with 3013 */
   CRIER_LIMIT_CHANNEL_FULL,      /* max_channel_subscribers: error 106 */

@@ -190,12 +190,101 @@ http_conn_set_state (CrierConnBudget   *budget,
   hc->since_us = g_get_monotonic_time ();
 }
 
+static gboolean should_log (gint64 *last);
+
+/* libsoup 3.2 refuses a request head over its fixed 64 KiB
+ * (HEADER_SIZE_LIMIT in soup-message-io-data.c) without a response or a
+ * signal: the read fails with "Header too big", io_run() puts that in the
+ * message's reason phrase with status 500, and the connection is closed
+ * before any handler sees the request (no method).  That is all there is
+ * to tell it from a peer that closed mid-head ("Connection terminated
+ * unexpectedly"). */
+static void
+message_disconnected_cb (SoupServerMessage *msg,
+                         gpointer           data)
+{
+  CrierConnBudget *budget = data;
+  const char *reason = soup_server_message_get_reason_phrase (msg);
+
+  if (soup_server_message_get_method (msg) != NULL ||
+      soup_server_message_get_status (msg) != SOUP_STATUS_INTERNAL_SERVER_ERROR ||
+      reason == NULL ||
+      (g_strcmp0 (reason, "Header too big") != 0 &&
+       g_strcmp0 (reason, g_dgettext ("libsoup-3.0", "Header too big")) != 0))
+    return;
+
+  count_limit (budget, CRIER_LIMIT_HEADER_TOO_LARGE);
+  if (should_log (&budget->last_refusal_log))
+    g_warning ("closed a connection from %s: request head over 64 KiB (libsoup's limit)",
+               soup_server_message_get_remote_host (msg) != NULL
+                 ? soup_server_message_get_remote_host (msg) : "a client");
+}
+
+static void
+add_header_size (const char *name,
+                 const char *value,
+                 gpointer    data)
+{
+  *(gsize *) data += strlen (name) + 2 + strlen (value) + 2;
+}
+
+/* [limits] max_request_head, once libsoup has parsed the head (it holds at
+ * most 64 KiB of it): 431, Connection: close, and no handler runs (libsoup
+ * calls none for a message that already has a status). */
+static void
+message_got_headers_cb (SoupServerMessage *msg,
+                        gpointer           data)
+{
+  CrierConnBudget *budget = data;
+  GUri *uri = soup_server_message_get_uri (msg);
+  const char *query = uri != NULL ? g_uri_get_query (uri) : NULL;
+  SoupMessageHeaders *response;
+  gsize size;
+
+  if (budget->config == NULL || soup_server_message_get_status (msg) != 0)
+    return;
+
+  /* "METHOD path?query HTTP/1.1\r\n", the fields, the blank line. */
+  size = strlen (soup_server_message_get_method (msg)) + 1 +
+         (uri != NULL ? strlen (g_uri_get_path (uri)) : 0) +
+         (query != NULL ? strlen (query) + 1 : 0) + 11 + 2;
+  soup_message_headers_foreach (soup_server_message_get_request_headers (msg), add_header_size, &size);
+  if ((gint64) size <= budget->config->max_request_head)
+    return;
+
+  count_limit (budget, CRIER_LIMIT_HEADER_TOO_LARGE);
+  if (should_log (&budget->last_refusal_log))
+    g_warning ("refused a request from %s: head of %zu bytes, over [limits] max_request_head "
+               "(%" G_GINT64_FORMAT ")", soup_server_message_get_remote_host (msg), size,
+               budget->config->max_request_head);
+  response = soup_server_message_get_response_headers (msg);
+  soup_message_headers_replace (response, "Connection", "close");
+  soup_server_message_set_status (msg, 431, "Request Header Fields Too Large");
+  soup_server_message_set_response (msg, "text/plain", SOUP_MEMORY_STATIC,
+                                    "request head too large\n", 23);
+}
+
+static void
+budget_unref_notify (gpointer  data,
+                     GClosure *closure)
+{
+  crier_conn_budget_unref (data);
+}
+
 static void
 request_started_cb (SoupServer        *soup,
                     SoupServerMessage *msg,
                     gpointer           data)
 {
-  http_conn_set_state (data, msg, HTTP_READING);
+  CrierConnBudget *budget = data;
+
+  http_conn_set_state (budget, msg, HTTP_READING);
+  /* The message may be disconnected after the server and its listeners
+   * are gone: the handler holds the budget. */
+  g_signal_connect_data (msg, "disconnected", G_CALLBACK (message_disconnected_cb),
+                         crier_conn_budget_ref (budget), budget_unref_notify, 0);
+  g_signal_connect_data (msg, "got-headers", G_CALLBACK (message_got_headers_cb),
+                         crier_conn_budget_ref (budget), budget_unref_notify, 0);
 }
 
 static void

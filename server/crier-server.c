@@ -237,6 +237,34 @@ start_broker (CrierServer *self,
   return TRUE;
 }
 
+/* [tls] priority.  glib-networking 2.74 builds its one GnuTLS priority
+ * cache from G_TLS_GNUTLS_PRIORITY when the first TLS connection of the
+ * process is created (GTlsConnectionGnutls class_init), and otherwise
+ * uses "%COMPAT" appended to the system default, which on Debian 12 still
+ * allows TLS 1.0, RSA key exchange and CBC-SHA1.  So this must run before
+ * any TLS object exists; later changes need a restart, which the class
+ * being initialised already tells us. */
+static void
+apply_tls_priority (const char *priority)
+{
+  const char *current = g_getenv ("G_TLS_GNUTLS_PRIORITY");
+  GType gnutls_type;
+
+  if (g_strcmp0 (current, priority) == 0)
+    return;
+
+  gnutls_type = g_type_from_name ("GTlsConnectionGnutls");
+  if (gnutls_type != 0 && g_type_class_peek (gnutls_type) != NULL)
+    {
+      g_warning ("[tls] priority: TLS is already in use in this process with "
+                 "another priority; the new one applies after a restart");
+      return;
+    }
+  if (current != NULL)
+    g_message ("[tls] priority replaces G_TLS_GNUTLS_PRIORITY from the environment");
+  g_setenv ("G_TLS_GNUTLS_PRIORITY", priority, TRUE);
+}
+
 /* One certificate and key pair of [tls]; errors name both files. */
 static GTlsCertificate *
 load_certificate (const char *what,
@@ -614,6 +642,7 @@ crier_server_start (CrierServer *self,
   self->budget->limits = &self->limit_stats;
   crier_conn_budget_watch_soup (self->budget, self->soup);
 
+  apply_tls_priority (crier_tls_priority_string (self->config->tls_priority));
   if (!load_tls (self->config, &self->tls_certificate, &self->admin_tls_certificate, error))
     return FALSE;
   crier_conn_budget_set_tls_certificate (self->budget, self->tls_certificate);

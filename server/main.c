@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "crier-admin.h"
 #include "crier-config.h"
 #include "crier-log.h"
 #include "crier-server.h"
@@ -85,8 +86,13 @@ write_port_file (const char  *path,
   g_autoptr(GString) s = g_string_new (NULL);
   GPtrArray *listeners = crier_server_get_listeners (server);
 
+  CrierAdmin *admin = crier_server_get_admin (server);
+
   for (guint i = 0; i < listeners->len; i++)
     g_string_append_printf (s, "%u\n", crier_listener_get_port (g_ptr_array_index (listeners, i)));
+  /* After the client ports, which readers take from the first line. */
+  if (admin != NULL && crier_admin_get_tcp_port (admin) != 0)
+    g_string_append_printf (s, "admin %u\n", crier_admin_get_tcp_port (admin));
   return g_file_set_contents (path, s->str, s->len, error);
 }
 
@@ -118,7 +124,8 @@ main (int   argc,
     { "check-config", 0, 0, G_OPTION_ARG_NONE, &check,
       "Validate the configuration and exit", NULL },
     { "port-file", 0, 0, G_OPTION_ARG_FILENAME, &port_file,
-      "Write the listening ports to FILE once listening (for scripts and tests)", "FILE" },
+      "Write the listening ports to FILE once listening, one client port a line, then "
+      "'admin PORT' for the admin TCP listener (for scripts and tests)", "FILE" },
     { "version", 'V', 0, G_OPTION_ARG_NONE, &version,
       "Print the version and exit", NULL },
     { NULL }
