@@ -31,6 +31,7 @@
 #include "crier-cluster.h"
 #include "crier-hub.h"
 #include "crier-listener.h"
+#include "crier-proto-centrifuge.h"
 #include "crier-server.h"
 #include "crier-transport-ws.h"
 #include "crier-util.h"
@@ -283,6 +284,24 @@ fill_session_info (CrierAdminSessionInfo *info,
   info->bytes_in = conn != NULL ? (gint64) conn->bytes_in : -1;
   info->bytes_out = conn != NULL ? (gint64) conn->bytes_out : -1;
   info->queued_bytes = conn != NULL ? (gint64) conn->queued_bytes : -1;
+  info->last_activity_at = 0;
+  info->ping_rtt_ms = NAN;
+  if (conn != NULL)
+    {
+      CrierCfClient *cf = crier_cf_client_from_session (s);
+      CrierWs *ws = crier_ws_from_conn (conn);
+      gint64 rtt_us = cf != NULL ? crier_cf_client_get_rtt_us (cf) : -1;
+      gint64 idle_ms = g_get_monotonic_time () / 1000 - conn->last_read_ms;
+
+      /* last_read_ms is monotonic: carry the idle time over to the wall clock. */
+      info->last_activity_at = g_get_real_time () / 1000 - MAX (idle_ms, 0);
+      /* The protocol's pong first (bidirectional Centrifugo), else the
+       * WebSocket's own pings (unidirectional and plain WebSocket). */
+      if (rtt_us < 0 && ws != NULL)
+        rtt_us = ws->rtt_us;
+      if (rtt_us >= 0)
+        info->ping_rtt_ms = rtt_us / 1000.0;
+    }
 }
 
 static JsonNode *

@@ -789,6 +789,16 @@ print_pairs (JsonObject         *o,
 
       if (n == NULL || JSON_NODE_HOLDS_NULL (n))
         value = NULL;
+      else if (g_str_equal (names[i], "last_activity_at") && JSON_NODE_HOLDS_VALUE (n))
+        {
+          gint64 at = json_node_get_int (n);
+          g_autofree char *when = fmt_time_ms (at);
+          g_autofree char *ago = fmt_age ((g_get_real_time () / 1000 - at) / 1000);
+
+          value = g_strdup_printf ("%s (%s ago)", when, ago);
+        }
+      else if (g_str_equal (names[i], "ping_rtt_ms") && JSON_NODE_HOLDS_VALUE (n))
+        value = fmt_ms (json_node_get_double (n));
       else if (JSON_NODE_HOLDS_VALUE (n) && json_node_get_value_type (n) == G_TYPE_STRING)
         value = g_strdup (json_node_get_string (n));
       else
@@ -805,7 +815,7 @@ print_session (Ctl      *ctl,
   static const char * const fields[] = {
     "id", "user", "transport", "remote", "user_agent", "connected_at", "expire_at",
     "subscriptions", "pubs_out", "commands_in", "bytes_in", "bytes_out", "queued_bytes",
-    "conn_info", NULL
+    "last_activity_at", "ping_rtt_ms", "conn_info", NULL
   };
   JsonObject *o = result_object (result);
   JsonArray *channels;
