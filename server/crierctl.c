@@ -1,6 +1,7 @@
 /* crierctl.c: command-line client of crierd's admin protocol.
  *
- *   crierctl [--socket PATH | --host HOST:PORT --token T] [--json] COMMAND [ARGS]
+ *   crierctl [--socket PATH | --host [wss://]HOST:PORT --token T [--tls]
+ *            [--ca-file PEM]] [--json] COMMAND [ARGS]
  *
  * Connects (libsoup WebSocket client; over the Unix socket with
  * "remote-connectable"), sends hello, then the command's request, prints
@@ -41,6 +42,8 @@ enum
 static char *opt_socket;
 static char *opt_host;
 static char *opt_token;
+static gboolean opt_tls;
+static char *opt_ca_file;
 static gboolean opt_json;
 static int opt_timeout = 10;
 static char *opt_user;
@@ -63,9 +66,15 @@ static const GOptionEntry connection_entries[] = {
   { "socket", 's', 0, G_OPTION_ARG_FILENAME, &opt_socket,
     "Admin Unix socket (default: $XDG_RUNTIME_DIR/crier/admin.sock, else /run/crier/admin.sock)", "PATH" },
   { "host", 'H', 0, G_OPTION_ARG_STRING, &opt_host,
-    "Admin TCP listener instead of the socket ([admin] listen)", "HOST:PORT" },
+    "Admin TCP listener instead of the socket ([admin] listen); wss:// or https:// for TLS",
+    "[SCHEME://]HOST:PORT" },
   { "token", 't', 0, G_OPTION_ARG_STRING, &opt_token,
     "Bearer token for --host ([admin] token); default $CRIER_ADMIN_TOKEN", "TOKEN" },
+  { "tls", 0, 0, G_OPTION_ARG_NONE, &opt_tls,
+    "Speak TLS to --host ([tls] admin = true); same as a wss:// host", NULL },
+  { "ca-file", 0, 0, G_OPTION_ARG_FILENAME, &opt_ca_file,
+    "Trust only the certificates in this PEM file for --host (implies --tls; "
+    "default: the system's trust store)", "FILE" },
   { "json", 'j', 0, G_OPTION_ARG_NONE, &opt_json,
     "Print the server's JSON (watch: one event per line) instead of text", NULL },
   { "timeout", 0, 0, G_OPTION_ARG_INT, &opt_timeout,
@@ -130,7 +139,9 @@ static const char summary[] =
 static const char description[] =
   "Without --socket or --host, crierctl connects to the default admin socket.\n"
   "Over TCP the token may come from $CRIER_ADMIN_TOKEN instead of --token, which\n"
-  "keeps it out of the process list.\n"
+  "keeps it out of the process list.  A TCP listener with [tls] admin = true needs\n"
+  "--tls (or a wss:// or https:// --host); its certificate is checked against the\n"
+  "system's trust store, or only against --ca-file when given.\n"
   "\n"
   "Exit status:\n"
   "  0  success\n"
@@ -147,6 +158,7 @@ static const char description[] =
   "  crierctl kick 3f2a9c... --no-reconnect --reason banned\n"
   "  crierctl publish news '{\"text\":\"hello\"}'\n"
   "  crierctl --host 127.0.0.1:9001 channels --json\n"
+  "  crierctl --host wss://admin.example.net:9001 --ca-file ca.pem stats\n"
   "  crierctl history connects_per_s > connects.csv && crierctl detect connects.csv\n"
   "\n"
   "The protocol is documented in docs/admin-protocol.md.";
@@ -1269,6 +1281,9 @@ on_connected (GObject      *source,
               status == SOUP_STATUS_UNAUTHORIZED ? ": check --token" : ": run as the server's user or root");
       else if (status == SOUP_STATUS_SERVICE_UNAVAILABLE)
         fail (ctl, EXIT_CONNECT, "%s: the server is shutting down", ctl->target);
+      else if (error->domain == G_TLS_ERROR)
+        fail (ctl, EXIT_CONNECT, "cannot connect to %s: TLS: %s%s", ctl->target, error->message,
+              opt_ca_file == NULL ? " (give the server's CA with --ca-file)" : "");
       else
         fail (ctl, EXIT_CONNECT, "cannot connect to %s: %s", ctl->target, error->message);
       return;
@@ -1295,6 +1310,43 @@ on_sigint (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
+/* --host [SCHEME://]HOST:PORT[/admin]: the HOST:PORT part, and whether
+ * the scheme asks for TLS (-1: no scheme).  NULL when malformed. */
+static char *
+parse_host (const char *host,
+            int        *scheme_tls)
+{
+  static const struct
+  {
+    const char *prefix;
+    gboolean    tls;
+  } schemes[] = {
+    { "wss://", TRUE }, { "https://", TRUE }, { "ws://", FALSE }, { "http://", FALSE },
+  };
+  const char *rest = host;
+  const char *slash;
+  g_autofree char *hostport = NULL;
+
+  *scheme_tls = -1;
+  for (guint i = 0; i < G_N_ELEMENTS (schemes); i++)
+    if (g_ascii_strncasecmp (host, schemes[i].prefix, strlen (schemes[i].prefix)) == 0)
+      {
+        rest = host + strlen (schemes[i].prefix);
+        *scheme_tls = schemes[i].tls;
+        break;
+      }
+  if (*scheme_tls == -1 && strstr (host, "://") != NULL)
+    return NULL;   /* some other scheme */
+  slash = strchr (rest, '/');
+  if (slash != NULL && !g_str_equal (slash, "/") && !g_str_equal (slash, CRIER_ADMIN_PATH))
+    return NULL;   /* the admin endpoint is always /admin */
+  hostport = slash != NULL ? g_strndup (rest, slash - rest) : g_strdup (rest);
+  if (hostport[0] == '\0' || hostport[0] == ':' || strchr (hostport, '@') != NULL ||
+      strpbrk (hostport, " \t?#") != NULL)
+    return NULL;
+  return g_steal_pointer (&hostport);
+}
+
 static void
 ctl_connect (Ctl *ctl)
 {
@@ -1304,10 +1356,28 @@ ctl_connect (Ctl *ctl)
   if (opt_host != NULL)
     {
       const char *token = opt_token != NULL ? opt_token : g_getenv ("CRIER_ADMIN_TOKEN");
+      int scheme_tls;
+      g_autofree char *hostport = parse_host (opt_host, &scheme_tls);
+      gboolean tls = opt_tls || opt_ca_file != NULL || scheme_tls == TRUE;
 
-      ctl->session = soup_session_new_with_options ("timeout", (guint) opt_timeout, NULL);
-      url = g_strdup_printf ("ws://%s%s", opt_host, CRIER_ADMIN_PATH);
-      ctl->target = g_strdup (opt_host);
+      /* main() has checked the host and the TLS options. */
+      g_assert (hostport != NULL);
+      if (opt_ca_file != NULL)
+        {
+          g_autoptr(GTlsDatabase) db = g_tls_file_database_new (opt_ca_file, &error);
+
+          if (db == NULL)
+            {
+              fail (ctl, EXIT_USAGE, "--ca-file %s: %s", opt_ca_file, error->message);
+              return;
+            }
+          ctl->session = soup_session_new_with_options ("timeout", (guint) opt_timeout,
+                                                        "tls-database", db, NULL);
+        }
+      else
+        ctl->session = soup_session_new_with_options ("timeout", (guint) opt_timeout, NULL);
+      url = g_strdup_printf ("%s://%s%s", tls ? "wss" : "ws", hostport, CRIER_ADMIN_PATH);
+      ctl->target = g_strdup_printf ("%s://%s", tls ? "wss" : "ws", hostport);
       ctl->msg = soup_message_new (SOUP_METHOD_GET, url);
       if (ctl->msg == NULL)
         {
@@ -1450,6 +1520,21 @@ main (int   argc,
     return usage_error (context, "--timeout must be 1 to 3600 seconds");
   if (opt_socket != NULL && opt_host != NULL)
     return usage_error (context, "give --socket or --host, not both");
+  if ((opt_tls || opt_ca_file != NULL) && opt_host == NULL)
+    return usage_error (context, "--tls and --ca-file go with --host (the Unix socket has no TLS)");
+  if (opt_host != NULL)
+    {
+      int scheme_tls;
+      g_autofree char *hostport = parse_host (opt_host, &scheme_tls);
+
+      if (hostport == NULL)
+        return usage_error (context, "--host %s: use HOST:PORT, wss://HOST:PORT or https://HOST:PORT",
+                            opt_host);
+      if (scheme_tls == FALSE && (opt_tls || opt_ca_file != NULL))
+        return usage_error (context, "--host %s is plain, but --tls or --ca-file asks for TLS", opt_host);
+      if (opt_ca_file != NULL && !g_file_test (opt_ca_file, G_FILE_TEST_IS_REGULAR))
+        return usage_error (context, "--ca-file %s: no such file", opt_ca_file);
+    }
   if (opt_host != NULL && opt_token == NULL &&
       (g_getenv ("CRIER_ADMIN_TOKEN") == NULL || g_getenv ("CRIER_ADMIN_TOKEN")[0] == '\0'))
     return usage_error (context, "--host needs --token (or $CRIER_ADMIN_TOKEN)");

@@ -6,6 +6,8 @@
 
 #include <fcntl.h>
 #include <glib/gstdio.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <poll.h>
 #include <json-glib/json-glib.h>
 #include <signal.h>
@@ -502,6 +504,160 @@ test_tcp_token (void)
   g_rmdir (dir);
 }
 
+/* ---- TLS on the admin listener ------------------------------------------ */
+
+static void
+write_datum (const char     *path,
+             gnutls_datum_t *d)
+{
+  g_assert_true (g_file_set_contents (path, (const char *) d->data, d->size, NULL));
+  gnutls_free (d->data);
+}
+
+/* A self-signed ECDSA P-256 certificate for localhost and 127.0.0.1, its
+ * own trust anchor (as tests/test-tls.c makes them). */
+static void
+make_cert (const char *cert_path,
+           const char *key_path)
+{
+  static const guint8 ip[4] = { 127, 0, 0, 1 };
+  static const guint8 serial = 7;
+  const char *cn = "crierctl test";
+  gnutls_x509_privkey_t key;
+  gnutls_x509_crt_t crt;
+  gnutls_datum_t d;
+  time_t now = time (NULL);
+
+  g_assert_cmpint (gnutls_x509_privkey_init (&key), ==, 0);
+  g_assert_cmpint (gnutls_x509_privkey_generate (key, GNUTLS_PK_ECDSA,
+                                                 GNUTLS_CURVE_TO_BITS (GNUTLS_ECC_CURVE_SECP256R1), 0), ==, 0);
+  g_assert_cmpint (gnutls_x509_crt_init (&crt), ==, 0);
+  g_assert_cmpint (gnutls_x509_crt_set_version (crt, 3), ==, 0);
+  g_assert_cmpint (gnutls_x509_crt_set_serial (crt, &serial, 1), ==, 0);
+  g_assert_cmpint (gnutls_x509_crt_set_activation_time (crt, now - 3600), ==, 0);
+  g_assert_cmpint (gnutls_x509_crt_set_expiration_time (crt, now + 86400), ==, 0);
+  g_assert_cmpint (gnutls_x509_crt_set_dn_by_oid (crt, GNUTLS_OID_X520_COMMON_NAME, 0, cn, strlen (cn)), ==, 0);
+  g_assert_cmpint (gnutls_x509_crt_set_key (crt, key), ==, 0);
+  g_assert_cmpint (gnutls_x509_crt_set_subject_alt_name (crt, GNUTLS_SAN_DNSNAME, "localhost", 9,
+                                                         GNUTLS_FSAN_SET), ==, 0);
+  g_assert_cmpint (gnutls_x509_crt_set_subject_alt_name (crt, GNUTLS_SAN_IPADDRESS, ip, sizeof ip,
+                                                         GNUTLS_FSAN_APPEND), ==, 0);
+  g_assert_cmpint (gnutls_x509_crt_set_basic_constraints (crt, 0, -1), ==, 0);
+  g_assert_cmpint (gnutls_x509_crt_set_key_usage (crt, GNUTLS_KEY_DIGITAL_SIGNATURE), ==, 0);
+  g_assert_cmpint (gnutls_x509_crt_set_key_purpose_oid (crt, GNUTLS_KP_TLS_WWW_SERVER, 0), ==, 0);
+  g_assert_cmpint (gnutls_x509_crt_sign2 (crt, crt, key, GNUTLS_DIG_SHA256, 0), ==, 0);
+  g_assert_cmpint (gnutls_x509_crt_export2 (crt, GNUTLS_X509_FMT_PEM, &d), ==, 0);
+  write_datum (cert_path, &d);
+  g_assert_cmpint (gnutls_x509_privkey_export2_pkcs8 (key, GNUTLS_X509_FMT_PEM, NULL,
+                                                      GNUTLS_PKCS_PLAIN, &d), ==, 0);
+  write_datum (key_path, &d);
+  g_chmod (key_path, 0600);
+  gnutls_x509_crt_deinit (crt);
+  gnutls_x509_privkey_deinit (key);
+}
+
+/* crierctl over TLS: --tls/--ca-file and wss:// or https:// hosts; an
+ * untrusted certificate and plain WebSocket to a TLS port both fail to
+ * connect (exit 3), bad TLS options are usage errors (exit 2). */
+static void
+test_tls (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("crierctl-test-XXXXXX", NULL);
+  g_autofree char *socket = g_build_filename (dir, "admin.sock", NULL);
+  g_autofree char *cert = g_build_filename (dir, "cert.pem", NULL);
+  g_autofree char *key = g_build_filename (dir, "key.pem", NULL);
+  g_autofree char *other_cert = g_build_filename (dir, "other.pem", NULL);
+  g_autofree char *other_key = g_build_filename (dir, "other-key.pem", NULL);
+  g_autofree char *socket_set = g_strdup_printf ("admin.socket=%s", socket);
+  g_autofree char *cert_set = g_strdup_printf ("tls.admin_cert_file=%s", cert);
+  g_autofree char *key_set = g_strdup_printf ("tls.admin_key_file=%s", key);
+  CrierServer *server;
+  guint16 port;
+  g_autofree char *host = NULL;
+  g_autofree char *wss = NULL;
+  g_autofree char *https = NULL;
+  g_autofree char *ws = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+
+  make_cert (cert, key);
+  make_cert (other_cert, other_key);
+  {
+    const char * const overrides[] = {
+      socket_set, key_set, cert_set, "tls.admin=true", "admin.token=sekret", "admin.listen=127.0.0.1:0", NULL
+    };
+
+    server = test_server_new (overrides);
+  }
+  port = crier_admin_get_tcp_port (crier_server_get_admin (server));
+  host = g_strdup_printf ("127.0.0.1:%u", port);
+  wss = g_strdup_printf ("wss://127.0.0.1:%u", port);
+  https = g_strdup_printf ("https://localhost:%u/admin", port);
+  ws = g_strdup_printf ("ws://127.0.0.1:%u", port);
+
+  /* Trusting the server's certificate: every spelling works. */
+  g_assert_cmpint (ctl (&out, NULL, "--host", host, "--tls", "--ca-file", cert, "--token", "sekret", "stats"), ==, 0);
+  g_assert_nonnull (strstr (out, "connections"));
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (ctl (&out, NULL, "--host", host, "--ca-file", cert, "--token", "sekret", "--json", "stats"), ==, 0);
+  {
+    g_autoptr(JsonObject) o = parse_object (out);
+
+    g_assert_true (json_object_has_member (o, "connections"));
+  }
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (ctl (&out, NULL, "--host", wss, "--ca-file", cert, "--token", "sekret", "version"), ==, 0);
+  g_assert_nonnull (strstr (out, "crierd " PACKAGE_VERSION));
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (ctl (&out, NULL, "--host", https, "--ca-file", cert, "--token", "sekret", "alerts"), ==, 0);
+  g_clear_pointer (&out, g_free);
+
+  /* The token is still checked over TLS. */
+  g_assert_cmpint (ctl (NULL, &err, "--host", wss, "--ca-file", cert, "--token", "wrong", "stats"), ==, 4);
+  g_assert_nonnull (strstr (err, "401"));
+  g_clear_pointer (&err, g_free);
+
+  /* Another certificate as the only trust anchor, or the system store
+   * (which does not know ours): the handshake is refused. */
+  g_assert_cmpint (ctl (NULL, &err, "--host", wss, "--ca-file", other_cert, "--token", "sekret", "stats"), ==, 3);
+  g_assert_nonnull (strstr (err, "TLS"));
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (ctl (NULL, &err, "--host", host, "--tls", "--token", "sekret", "stats"), ==, 3);
+  g_assert_nonnull (strstr (err, "--ca-file"));
+  g_clear_pointer (&err, g_free);
+
+  /* Plain WebSocket to the TLS port gets no answer it understands. */
+  g_assert_cmpint (ctl (NULL, &err, "--host", host, "--timeout", "5", "--token", "sekret", "stats"), ==, 3);
+  g_clear_pointer (&err, g_free);
+
+  /* Usage errors, before connecting. */
+  g_assert_cmpint (ctl (NULL, &err, "--host", ws, "--tls", "--token", "sekret", "stats"), ==, 2);
+  g_assert_nonnull (strstr (err, "plain"));
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (ctl (NULL, &err, "--tls", "--socket", socket, "stats"), ==, 2);
+  g_assert_nonnull (strstr (err, "--host"));
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (ctl (NULL, &err, "--host", host, "--ca-file", "/nonexistent.pem", "--token", "sekret", "stats"), ==, 2);
+  g_assert_nonnull (strstr (err, "/nonexistent.pem"));
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (ctl (NULL, &err, "--host", key, "--token", "sekret", "stats"), ==, 2);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (ctl (NULL, &err, "--host", "ftp://127.0.0.1:1", "--token", "sekret", "stats"), ==, 2);
+  g_assert_nonnull (strstr (err, "wss://"));
+  g_clear_pointer (&err, g_free);
+  /* A file that is not PEM. */
+  g_assert_true (g_file_set_contents (other_key, "not a certificate\n", -1, NULL));
+  g_assert_cmpint (ctl (NULL, &err, "--host", wss, "--ca-file", other_key, "--token", "sekret", "stats"), !=, 0);
+  g_clear_pointer (&err, g_free);
+
+  test_server_quit_unref (server);
+  g_unlink (cert);
+  g_unlink (key);
+  g_unlink (other_cert);
+  g_unlink (other_key);
+  g_rmdir (dir);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -513,6 +669,7 @@ main (int   argc,
   g_test_add_func ("/crierctl/detect", test_detect);
   g_test_add_func ("/crierctl/against-crierd", test_against_crierd);
   g_test_add_func ("/crierctl/tcp-token", test_tcp_token);
+  g_test_add_func ("/crierctl/tls", test_tls);
 
   return g_test_run ();
 }
