@@ -1,7 +1,9 @@
 /* test-crierctl.c: crierctl as a program against a crierd subprocess (the
- * Unix socket) and against an in-process server (TCP and its token):
- * every command, human and --json output, exit codes 0-4, and the offline
- * `detect` on tests/fixtures/connects-storm.csv. */
+ * Unix socket) and against an in-process server (TCP and its token, TLS
+ * with a certificate the test makes, alerts raised and resolved live):
+ * every command including the followed event streams (watch --sessions,
+ * alerts --follow) and nodes, human and --json output, exit codes 0-4,
+ * and the offline `detect` on tests/fixtures/connects-storm.csv. */
 #include "config.h"
 
 #include <fcntl.h>
@@ -29,32 +31,31 @@ crierctl_path (void)
   return g_test_build_filename (G_TEST_BUILT, "..", "server", "crierctl", NULL);
 }
 
-/* Runs crierctl with the arguments (NULL-terminated) and @env
- * ("NAME=value" strings added to ours), iterating the main context
- * meanwhile (the server may be in this process); returns the exit code. */
-static int
-ctl_env (const char * const *env,
-         char              **out,
-         char              **err,
-         const char         *first,
-         ...)
+/* A crierctl process and what it printed so far. */
+typedef struct
+{
+  GPid     pid;
+  int      fds[2];     /* stdout, stderr; -1 once at their end */
+  GString *buf[2];
+  char    *name;
+} CtlRun;
+
+/* Starts crierctl with the arguments and @env ("NAME=value" strings added
+ * to ours). */
+static void
+ctl_spawnv (CtlRun             *r,
+            const char * const *env,
+            const char         *first,
+            va_list             ap)
 {
   g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
   g_auto(GStrv) envp = g_get_environ ();
   g_autoptr(GError) error = NULL;
-  GString *buf[2] = { g_string_new (NULL), g_string_new (NULL) };
-  int fds[2] = { -1, -1 };
-  gint64 deadline = g_get_monotonic_time () + 30 * G_USEC_PER_SEC;
-  GPid pid;
-  int status = 0;
-  va_list ap;
   const char *arg;
 
   g_ptr_array_add (argv, crierctl_path ());
-  va_start (ap, first);
   for (arg = first; arg != NULL; arg = va_arg (ap, const char *))
     g_ptr_array_add (argv, g_strdup (arg));
-  va_end (ap);
   g_ptr_array_add (argv, NULL);
 
   envp = g_environ_unsetenv (envp, "CRIER_ADMIN_TOKEN");
@@ -65,15 +66,43 @@ ctl_env (const char * const *env,
 
       envp = g_environ_setenv (envp, kv[0], kv[1], TRUE);
     }
+  r->fds[0] = r->fds[1] = -1;
+  r->buf[0] = g_string_new (NULL);
+  r->buf[1] = g_string_new (NULL);
+  r->name = g_strdup (first != NULL ? first : "");
   g_spawn_async_with_pipes (NULL, (char **) argv->pdata, envp, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
-                            &pid, NULL, &fds[0], &fds[1], &error);
+                            &r->pid, NULL, &r->fds[0], &r->fds[1], &error);
   g_assert_no_error (error);
+}
 
-  /* Read both pipes to their end without blocking the main context. */
-  while ((fds[0] >= 0 || fds[1] >= 0) && g_get_monotonic_time () < deadline)
+static void
+ctl_spawn (CtlRun     *r,
+           const char *first,
+           ...)
+{
+  va_list ap;
+
+  va_start (ap, first);
+  ctl_spawnv (r, NULL, first, ap);
+  va_end (ap);
+}
+
+/* Reads both pipes, iterating the main context meanwhile (the server may
+ * be in this process), until @fragment is in stdout (NULL: until both
+ * pipes end) or @timeout_ms; TRUE when found (or ended). */
+static gboolean
+ctl_read (CtlRun     *r,
+          const char *fragment,
+          int         timeout_ms)
+{
+  gint64 deadline = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
+
+  while ((r->fds[0] >= 0 || r->fds[1] >= 0) && g_get_monotonic_time () < deadline)
     {
-      struct pollfd p[2] = { { fds[0], POLLIN, 0 }, { fds[1], POLLIN, 0 } };
+      struct pollfd p[2] = { { r->fds[0], POLLIN, 0 }, { r->fds[1], POLLIN, 0 } };
 
+      if (fragment != NULL && strstr (r->buf[0]->str, fragment) != NULL)
+        return TRUE;
       if (poll (p, 2, 1) <= 0)
         {
           while (g_main_context_iteration (NULL, FALSE))
@@ -85,34 +114,64 @@ ctl_env (const char * const *env,
           char chunk[4096];
           ssize_t n;
 
-          if (fds[i] < 0 || p[i].revents == 0)
+          if (r->fds[i] < 0 || p[i].revents == 0)
             continue;
-          n = read (fds[i], chunk, sizeof chunk);
+          n = read (r->fds[i], chunk, sizeof chunk);
           if (n > 0)
-            g_string_append_len (buf[i], chunk, n);
+            g_string_append_len (r->buf[i], chunk, n);
           else
             {
-              close (fds[i]);
-              fds[i] = -1;
+              close (r->fds[i]);
+              r->fds[i] = -1;
             }
         }
     }
-  g_assert_cmpint (fds[0], ==, -1);
-  g_assert_cmpint (fds[1], ==, -1);
-  g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
-  g_spawn_close_pid (pid);
+  if (fragment != NULL)
+    return strstr (r->buf[0]->str, fragment) != NULL;
+  return r->fds[0] < 0 && r->fds[1] < 0;
+}
+
+/* Waits (30 s at most) for crierctl to end; returns its exit code. */
+static int
+ctl_collect (CtlRun  *r,
+             char   **out,
+             char   **err)
+{
+  int status = 0;
+
+  g_assert_true (ctl_read (r, NULL, 30000));
+  g_assert_cmpint (waitpid (r->pid, &status, 0), ==, r->pid);
+  g_spawn_close_pid (r->pid);
   g_assert_true (WIFEXITED (status));
 
-  g_test_message ("crierctl %s ... -> %d\n%s%s", first, WEXITSTATUS (status), buf[0]->str, buf[1]->str);
+  g_test_message ("crierctl %s ... -> %d\n%s%s", r->name, WEXITSTATUS (status), r->buf[0]->str, r->buf[1]->str);
   if (out != NULL)
-    *out = g_string_free (buf[0], FALSE);
+    *out = g_string_free (r->buf[0], FALSE);
   else
-    g_string_free (buf[0], TRUE);
+    g_string_free (r->buf[0], TRUE);
   if (err != NULL)
-    *err = g_string_free (buf[1], FALSE);
+    *err = g_string_free (r->buf[1], FALSE);
   else
-    g_string_free (buf[1], TRUE);
+    g_string_free (r->buf[1], TRUE);
+  g_free (r->name);
   return WEXITSTATUS (status);
+}
+
+/* Runs crierctl to its end; returns the exit code. */
+static int
+ctl_env (const char * const *env,
+         char              **out,
+         char              **err,
+         const char         *first,
+         ...)
+{
+  CtlRun r = { 0 };
+  va_list ap;
+
+  va_start (ap, first);
+  ctl_spawnv (&r, env, first, ap);
+  va_end (ap);
+  return ctl_collect (&r, out, err);
 }
 
 #define ctl(out, err, ...) ctl_env (NULL, out, err, __VA_ARGS__, NULL)
@@ -270,7 +329,7 @@ test_usage (void)
   static const char * const commands[] = {
     "stats", "watch", "sessions", "inspect", "kick", "unsubscribe", "publish", "channels",
     "channel", "alerts", "history", "detect", "version", "--no-reconnect", "--page-size",
-    "Exit status", NULL
+    "Exit status", "nodes", "--sessions", "--follow", "--seconds", "--tls", "--ca-file", NULL
   };
 
   g_assert_cmpint (ctl (&out, NULL, "--help"), ==, 0);
@@ -306,6 +365,15 @@ test_usage (void)
   g_clear_pointer (&err, g_free);
   g_assert_cmpint (ctl (NULL, NULL, "--socket", "/x", "--host", "h:1", "--token", "t", "stats"), ==, 2);
   g_assert_cmpint (ctl (NULL, NULL, "--timeout", "0", "stats"), ==, 2);
+  g_assert_cmpint (ctl (NULL, &err, "stats", "--sessions"), ==, 2);
+  g_assert_nonnull (strstr (err, "--sessions goes with watch"));
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (ctl (NULL, &err, "sessions", "--follow"), ==, 2);
+  g_assert_nonnull (strstr (err, "--follow goes with alerts"));
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (ctl (NULL, NULL, "alerts", "--follow", "--all"), ==, 2);
+  g_assert_cmpint (ctl (NULL, NULL, "watch", "--seconds", "-1"), ==, 2);
+  g_assert_cmpint (ctl (NULL, NULL, "nodes", "extra"), ==, 2);
 }
 
 static void
@@ -465,6 +533,75 @@ test_against_crierd (void)
   }
   g_clear_pointer (&out, g_free);
 
+  /* nodes: the memory broker's node list is this node alone */
+  g_assert_cmpint (ctl (&out, NULL, "--socket", d.socket, "nodes"), ==, 0);
+  g_assert_nonnull (strstr (out, "NODE"));
+  g_assert_nonnull (strstr (out, "(this node)"));
+  g_assert_nonnull (strstr (out, "1 node(s) (memory broker: this node alone): "));
+  g_assert_nonnull (strstr (out, " connections, 1 sessions, "));
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (ctl (&out, NULL, "--socket", d.socket, "--json", "nodes"), ==, 0);
+  {
+    g_autoptr(JsonObject) o = parse_object (out);
+    JsonArray *nodes = json_object_get_array_member (o, "nodes");
+
+    g_assert_cmpuint (json_array_get_length (nodes), ==, 1);
+    g_assert_true (json_object_get_boolean_member (json_array_get_object_element (nodes, 0), "self"));
+    g_assert_cmpint (json_object_get_int_member (json_object_get_object_member (o, "totals"), "sessions"), ==, 1);
+  }
+  g_clear_pointer (&out, g_free);
+
+  /* watch --sessions: a second client's session opens and closes. */
+  {
+    CtlRun w = { 0 };
+    g_autofree char *other = NULL;
+    g_auto(GStrv) lines = NULL;
+    int fd2;
+
+    ctl_spawn (&w, "--socket", d.socket, "watch", "--sessions", "--count", "2", NULL);
+    g_assert_true (ctl_read (&w, "TRANSPORT", 10000));   /* the header: watching */
+    fd2 = client_open (d.port, "news", &other);
+    g_assert_true (ctl_read (&w, other, 5000));
+    close (fd2);
+    g_assert_cmpint (ctl_collect (&w, &out, NULL), ==, 0);
+    lines = g_strsplit (out, "\n", -1);
+    g_assert_cmpuint (g_strv_length (lines), ==, 4);   /* header, opened, closed, "" */
+    g_assert_nonnull (strstr (lines[1], "opened"));
+    g_assert_nonnull (strstr (lines[1], other));
+    g_assert_nonnull (strstr (lines[1], "websocket"));
+    g_assert_nonnull (strstr (lines[2], "closed"));
+    g_assert_nonnull (strstr (lines[2], other));
+    g_clear_pointer (&out, g_free);
+  }
+  /* ... and as JSON, one event per line.  Without a header to wait for,
+   * the session is opened and then closed: whichever comes after the
+   * watch started is the event. */
+  {
+    CtlRun w = { 0 };
+    g_autofree char *other = NULL;
+    g_autoptr(JsonObject) ev = NULL;
+    int fd2;
+
+    ctl_spawn (&w, "--socket", d.socket, "--json", "watch", "--sessions", "--count", "1", NULL);
+    fd2 = client_open (d.port, "news", &other);
+    ctl_read (&w, other, 3000);   /* opened, if the watch was quick */
+    close (fd2);
+    g_assert_cmpint (ctl_collect (&w, &out, NULL), ==, 0);
+    ev = parse_object (out);
+    g_assert_true (g_str_has_prefix (json_object_get_string_member (ev, "event"), "session_"));
+    g_assert_cmpstr (json_object_get_string_member (json_object_get_object_member (ev, "session"), "id"), ==, other);
+    g_clear_pointer (&out, g_free);
+  }
+  /* --seconds bounds a watch. */
+  {
+    gint64 start = g_get_monotonic_time ();
+
+    g_assert_cmpint (ctl (&out, NULL, "--socket", d.socket, "watch", "--sessions", "--seconds", "1"), ==, 0);
+    g_assert_cmpint (g_get_monotonic_time () - start, <, 10 * G_USEC_PER_SEC);
+    g_assert_true (g_str_has_prefix (out, "TIME"));
+    g_clear_pointer (&out, g_free);
+  }
+
   /* unsubscribe, then kick */
   g_assert_cmpint (ctl (NULL, NULL, "--socket", d.socket, "unsubscribe", client, "news"), ==, 0);
   g_assert_cmpuint (client_wait (fd, "\"unsubscribe\""), ==, 0);
@@ -499,6 +636,73 @@ test_tcp_token (void)
   g_clear_pointer (&out, g_free);
   g_assert_cmpint (ctl_env (good_env, &out, NULL, "--host", host, "version", NULL), ==, 0);
   g_assert_nonnull (strstr (out, "crierd"));
+
+  test_server_quit_unref (server);
+  g_rmdir (dir);
+}
+
+/* alerts --follow: the listener-cap rule raises an alert while connections
+ * are refused and resolves it 10 s later; both show up live, as text and
+ * as JSON. */
+static void
+test_alerts_follow (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("crierctl-test-XXXXXX", NULL);
+  g_autofree char *socket = g_build_filename (dir, "admin.sock", NULL);
+  g_autofree char *socket_set = g_strdup_printf ("admin.socket=%s", socket);
+  /* The admin connections count against the cap too. */
+  const char * const overrides[] = { socket_set, "server.max_connections=3", NULL };
+  CrierServer *server = test_server_new (overrides);
+  CtlRun text = { 0 };
+  CtlRun json = { 0 };
+  g_autofree char *out = NULL;
+  g_auto(GStrv) lines = NULL;
+  int fds[3];
+
+  ctl_spawn (&text, "--socket", socket, "alerts", "--follow", "--count", "2", NULL);
+  g_assert_true (ctl_read (&text, "EXPLANATION", 10000));
+  g_assert_true (g_str_has_prefix (text.buf[0]->str, "no alerts\n"));
+  ctl_spawn (&json, "--socket", socket, "--json", "alerts", "--follow", "--count", "2", NULL);
+  WAIT_UNTIL (crier_admin_get_n_clients (crier_server_get_admin (server)) == 2);
+  /* Let the JSON follower's watch_alerts be answered before the alert. */
+  {
+    gint64 end = g_get_monotonic_time () + 500 * 1000;
+
+    while (g_get_monotonic_time () < end)
+      g_main_context_iteration (NULL, FALSE);
+  }
+
+  for (guint i = 0; i < G_N_ELEMENTS (fds); i++)
+    fds[i] = test_tcp_connect (crier_server_get_port (server));
+  WAIT_UNTIL (crier_server_get_budget (server)->refused_cap > 0);
+  g_assert_true (ctl_read (&text, " raised ", 5000));
+  for (guint i = 0; i < G_N_ELEMENTS (fds); i++)
+    close (fds[i]);
+
+  g_assert_cmpint (ctl_collect (&text, &out, NULL), ==, 0);
+  lines = g_strsplit (out, "\n", -1);
+  /* no alerts, blank, header, raised, resolved, "" */
+  g_assert_cmpuint (g_strv_length (lines), ==, 6);
+  g_assert_nonnull (strstr (lines[3], "raised"));
+  g_assert_nonnull (strstr (lines[3], "warning"));
+  g_assert_nonnull (strstr (lines[3], "refusals_per_s"));
+  g_assert_nonnull (strstr (lines[4], "resolved"));
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&lines, g_strfreev);
+
+  g_assert_cmpint (ctl_collect (&json, &out, NULL), ==, 0);
+  lines = g_strsplit (out, "\n", -1);
+  g_assert_cmpuint (g_strv_length (lines), ==, 3);
+  {
+    g_autoptr(JsonObject) raised = parse_object (lines[0]);
+    g_autoptr(JsonObject) resolved = parse_object (lines[1]);
+
+    g_assert_cmpstr (json_object_get_string_member (raised, "event"), ==, "alert_raised");
+    g_assert_cmpstr (json_object_get_string_member (resolved, "event"), ==, "alert_resolved");
+    g_assert_cmpstr (json_object_get_string_member (json_object_get_object_member (resolved, "alert"), "metric"),
+                     ==, "refusals_per_s");
+    g_assert_false (json_object_get_null_member (json_object_get_object_member (resolved, "alert"), "end_time"));
+  }
 
   test_server_quit_unref (server);
   g_rmdir (dir);
@@ -670,6 +874,7 @@ main (int   argc,
   g_test_add_func ("/crierctl/against-crierd", test_against_crierd);
   g_test_add_func ("/crierctl/tcp-token", test_tcp_token);
   g_test_add_func ("/crierctl/tls", test_tls);
+  g_test_add_func ("/crierctl/alerts-follow", test_alerts_follow);
 
   return g_test_run ();
 }
