@@ -1225,6 +1225,123 @@ test_tcp_token (void)
 
 /* ---- commands ------------------------------------------------------------- */
 
+/* [admin] request_timeout: a TCP peer that does not send a whole request
+ * in time is closed and counted, one that does is served, and an open
+ * admin WebSocket is not bound by it. */
+static void
+test_tcp_request_timeout (void)
+{
+  const char * const extra[] = {
+    "admin.token=sekret", "admin.listen=127.0.0.1:0", "admin.request_timeout=400ms", NULL
+  };
+  static const char request[] = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                "Authorization: Bearer sekret\r\nConnection: close\r\n\r\n";
+  Fixture f = { 0 };
+  const CrierAdminTcpStats *stats;
+  guint16 port;
+  int silent, partial;
+  gint64 start;
+  Admin a;
+
+  fixture_start (&f, extra);
+  port = crier_admin_get_tcp_port (fixture_admin (&f));
+  stats = crier_admin_get_tcp_stats (fixture_admin (&f));
+
+  /* An admin WebSocket, opened before and used after the deadline. */
+  admin_init_fd (&a, test_tcp_connect (port));
+  g_assert_true (test_ws_handshake (a.fd, CRIER_ADMIN_PATH, "Authorization: Bearer sekret\r\n"));
+
+  start = g_get_monotonic_time ();
+  silent = test_tcp_connect (port);
+  partial = test_tcp_connect (port);
+  /* Half a request head, then nothing (slowloris). */
+  g_assert_cmpint (send (partial, request, 30, MSG_NOSIGNAL), ==, 30);
+  /* (accepted, not open: under load the sweep may already have closed
+   * them when this looks) */
+  WAIT_UNTIL (stats->accepted == 3);
+  g_assert_true (test_fd_wait_eof (silent, 5000));
+  g_assert_true (test_fd_wait_eof (partial, 5000));
+  /* Not before the limit, and not much after (the tick is 100 ms). */
+  g_assert_cmpint (g_get_monotonic_time () - start, >=, 390 * 1000);
+  g_assert_cmpint (g_get_monotonic_time () - start, <, 3 * G_USEC_PER_SEC);
+  g_assert_cmpuint (stats->request_timeouts, ==, 2);
+  WAIT_UNTIL (stats->open == 1);
+
+  /* A whole request in time is served. */
+  g_assert_cmpuint (test_http_raw (port, request, strlen (request), NULL, NULL), ==, 200);
+  g_assert_cmpuint (stats->request_timeouts, ==, 2);
+
+  {
+    g_autoptr(JsonObject) hello = admin_call (&a, "hello", NULL);
+
+    g_assert_true (json_object_has_member (hello, "node"));
+  }
+  g_assert_cmpuint (stats->request_timeouts, ==, 2);
+  close (silent);
+  close (partial);
+  admin_close (&a);
+  WAIT_UNTIL (stats->open == 0);
+  fixture_stop (&f);
+}
+
+/* [admin] max_connections: connections over the cap are closed at once
+ * and counted; a slot frees when a connection goes. */
+static void
+test_tcp_max_connections (void)
+{
+  const char * const extra[] = {
+    "admin.token=sekret", "admin.listen=127.0.0.1:0", "admin.max_connections=2", NULL
+  };
+  static const char request[] = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                "Authorization: Bearer sekret\r\nConnection: close\r\n\r\n";
+  Fixture f = { 0 };
+  const CrierAdminTcpStats *stats;
+  guint16 port;
+  int held, over;
+  Admin a;
+
+  fixture_start (&f, extra);
+  port = crier_admin_get_tcp_port (fixture_admin (&f));
+  stats = crier_admin_get_tcp_stats (fixture_admin (&f));
+
+  /* One admin WebSocket and one idle connection fill the cap. */
+  admin_init_fd (&a, test_tcp_connect (port));
+  g_assert_true (test_ws_handshake (a.fd, CRIER_ADMIN_PATH, "Authorization: Bearer sekret\r\n"));
+  held = test_tcp_connect (port);
+  WAIT_UNTIL (stats->open == 2);
+
+  over = test_tcp_connect (port);
+  g_assert_true (test_fd_wait_eof (over, 5000));
+  close (over);
+  g_assert_cmpuint (stats->refused_cap, ==, 1);
+  g_assert_cmpuint (test_http_raw (port, request, strlen (request), NULL, NULL), ==, 0);
+  g_assert_cmpuint (stats->refused_cap, ==, 2);
+  /* The Unix socket has no cap. */
+  {
+    g_autoptr(JsonObject) hello = NULL;
+    Admin local;
+
+    admin_open (&local, f.socket_path);
+    hello = admin_call (&local, "hello", NULL);
+    g_assert_true (json_object_has_member (hello, "node"));
+    admin_close (&local);
+  }
+
+  /* A slot frees when a connection goes; the WebSocket still works. */
+  close (held);
+  WAIT_UNTIL (stats->open == 1);
+  g_assert_cmpuint (test_http_raw (port, request, strlen (request), NULL, NULL), ==, 200);
+  {
+    g_autoptr(JsonObject) hello = admin_call (&a, "hello", NULL);
+
+    g_assert_true (json_object_has_member (hello, "node"));
+  }
+  admin_close (&a);
+  WAIT_UNTIL (stats->open == 0);
+  g_assert_cmpuint (stats->refused_cap, ==, 2);
+  fixture_stop (&f);
+}
+
 static guint
 close_code_of (Client *c)
 {
@@ -2043,6 +2160,8 @@ main (int   argc,
   g_test_add_func ("/admin/socket/uid-check", test_peer_uid_check);
   g_test_add_func ("/admin/socket/other-uid-refused", test_peer_other_uid_refused);
   g_test_add_func ("/admin/tcp/token", test_tcp_token);
+  g_test_add_func ("/admin/tcp/request-timeout", test_tcp_request_timeout);
+  g_test_add_func ("/admin/tcp/max-connections", test_tcp_max_connections);
   g_test_add_func ("/admin/commands", test_commands);
   g_test_add_func ("/admin/watch-sessions", test_watch_sessions);
   g_test_add_func ("/admin/stats-stream", test_stats_stream);
