@@ -3,12 +3,14 @@
  * The codec (every request, strict validation, payload round trips), the
  * latency histogram, the Unix socket (0600, 0700 directory, stale and live
  * sockets, the peer uid check, a peer of another uid refused with 403),
- * the TCP listener's bearer token, every command against an in-process
- * server with real Centrifugo WebSocket clients (kick seen as a close code,
- * unsubscribe and broadcast seen as pushes), the stats stream following
- * real traffic within 2 s, paging over 10,000 sessions, a slow admin
- * watcher evicted by the engine's limits, alerts from a rule, and
- * Prometheus /metrics parsed line by line.
+ * the TCP listener's bearer token, connection cap and request deadline,
+ * every command against an in-process server with real Centrifugo
+ * WebSocket clients (kick seen as a close code, unsubscribe and broadcast
+ * seen as pushes, inspect's last activity and ping RTT), the stats stream
+ * following real traffic within 2 s with a real latency p99, paging over
+ * 10,000 sessions, a slow admin watcher evicted by the engine's limits,
+ * alerts from a rule raised and resolved live, and Prometheus /metrics
+ * parsed line by line.
  */
 #include "config.h"
 
@@ -1981,6 +1983,28 @@ test_alert_listener_cap (void)
   }
   for (guint i = 0; i < G_N_ELEMENTS (fds); i++)
     close (fds[i]);
+
+  /* No more refusals: the rule resolves it after 10 calm samples, live. */
+  {
+    gint64 start = g_get_monotonic_time ();
+    g_autoptr(JsonObject) ev = admin_wait_event (&a, "alert_resolved", 20000);
+    JsonObject *alert;
+
+    g_assert_nonnull (ev);
+    g_test_message ("resolved after %" G_GINT64_FORMAT " ms", (g_get_monotonic_time () - start) / 1000);
+    alert = json_object_get_object_member (ev, "alert");
+    g_assert_cmpstr (json_object_get_string_member (alert, "metric"), ==, "refusals_per_s");
+    g_assert_cmpint (json_object_get_int_member (alert, "end_time"), >=,
+                     json_object_get_int_member (alert, "start_time"));
+    /* Hysteresis: not at the first calm sample. */
+    g_assert_cmpint (g_get_monotonic_time () - start, >=, 5 * G_USEC_PER_SEC);
+  }
+  {
+    g_autoptr(JsonObject) alerts = admin_call (&a, "list_alerts", NULL);
+
+    g_assert_cmpuint (json_array_get_length (json_object_get_array_member (alerts, "active")), ==, 0);
+    g_assert_cmpuint (json_array_get_length (json_object_get_array_member (alerts, "recent")), ==, 1);
+  }
   admin_close (&a);
   fixture_stop (&f);
 }

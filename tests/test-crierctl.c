@@ -18,6 +18,8 @@
 #include <unistd.h>
 
 #include "crier-admin.h"
+#include "crier-hub.h"
+#include "crier-util.h"
 #include "crier-ws-codec.h"
 #include "test-utils.h"
 
@@ -708,6 +710,113 @@ test_alerts_follow (void)
   g_rmdir (dir);
 }
 
+/* An HS256 token for @user, signed with "test-secret". */
+static char *
+make_token (const char *user)
+{
+  static const char header[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
+  g_autofree char *claims = g_strdup_printf ("{\"sub\":\"%s\"}", user);
+  g_autofree char *h = crier_base64url_encode ((const guint8 *) header, strlen (header));
+  g_autofree char *p = crier_base64url_encode ((const guint8 *) claims, strlen (claims));
+  g_autofree char *input = g_strconcat (h, ".", p, NULL);
+  g_autoptr(GHmac) hmac = g_hmac_new (G_CHECKSUM_SHA256, (const guchar *) "test-secret", 11);
+  guint8 digest[32];
+  gsize len = sizeof digest;
+  g_autofree char *signature = NULL;
+
+  g_hmac_update (hmac, (const guchar *) input, -1);
+  g_hmac_get_digest (hmac, digest, &len);
+  signature = crier_base64url_encode (digest, len);
+  return g_strconcat (input, ".", signature, NULL);
+}
+
+/* A client of @user subscribed to "room"; returns the fd. */
+static int
+user_client_open (guint16     port,
+                  const char *user)
+{
+  g_autoptr(GByteArray) payload = g_byte_array_new ();
+  g_autofree char *token = make_token (user);
+  g_autofree char *connect = g_strdup_printf ("{\"id\":1,\"connect\":{\"token\":\"%s\"}}", token);
+  static const char subscribe[] = "{\"id\":2,\"subscribe\":{\"channel\":\"room\"}}";
+  guint8 op;
+  int fd = test_tcp_connect (port);
+
+  g_assert_true (test_ws_handshake (fd, "/connection/websocket", NULL));
+  test_ws_send (fd, CRIER_WS_OP_TEXT, TRUE, connect, strlen (connect));
+  g_assert_true (test_ws_read_frame (fd, &op, payload, 5000));
+  g_assert_nonnull (g_strstr_len ((const char *) payload->data, payload->len, "\"connect\""));
+  test_ws_send (fd, CRIER_WS_OP_TEXT, TRUE, subscribe, strlen (subscribe));
+  g_assert_true (test_ws_read_frame (fd, &op, payload, 5000));
+  g_assert_nonnull (g_strstr_len ((const char *) payload->data, payload->len, "\"subscribe\""));
+  return fd;
+}
+
+/* channel NAME with presence on, and kick --user: every session of the
+ * user goes with the code, the others stay. */
+static void
+test_presence_and_kick_user (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("crierctl-test-XXXXXX", NULL);
+  g_autofree char *socket = g_build_filename (dir, "admin.sock", NULL);
+  g_autofree char *socket_set = g_strdup_printf ("admin.socket=%s", socket);
+  const char * const overrides[] = {
+    socket_set, "auth.hmac_secret=test-secret", "channels.presence=true", NULL
+  };
+  CrierServer *server = test_server_new (overrides);
+  guint16 port = crier_server_get_port (server);
+  int alice1 = user_client_open (port, "alice");
+  int alice2 = user_client_open (port, "alice");
+  int bob = user_client_open (port, "bob");
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+
+  g_assert_cmpint (ctl (&out, NULL, "--socket", socket, "channel", "room"), ==, 0);
+  g_assert_nonnull (strstr (out, "presence: 3 clients, 2 users"));
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (ctl (&out, NULL, "--socket", socket, "--json", "channel", "room"), ==, 0);
+  {
+    g_autoptr(JsonObject) o = parse_object (out);
+    JsonObject *presence = json_object_get_object_member (o, "presence");
+    JsonArray *clients = json_object_get_array_member (presence, "clients");
+    guint alices = 0;
+
+    g_assert_cmpint (json_object_get_int_member (presence, "num_clients"), ==, 3);
+    g_assert_cmpint (json_object_get_int_member (presence, "num_users"), ==, 2);
+    g_assert_cmpuint (json_array_get_length (clients), ==, 3);
+    for (guint i = 0; i < 3; i++)
+      alices += g_str_equal (json_object_get_string_member (json_array_get_object_element (clients, i), "user"),
+                             "alice");
+    g_assert_cmpuint (alices, ==, 2);
+  }
+  g_clear_pointer (&out, g_free);
+
+  g_assert_cmpint (ctl (&out, NULL, "--socket", socket, "kick", "--user", "carol"), ==, 0);
+  g_assert_nonnull (strstr (out, "kicked 0 sessions"));
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (ctl (&out, NULL, "--socket", socket, "kick", "--user", "alice", "--code", "4011",
+                        "--reason", "rotate"), ==, 0);
+  g_assert_nonnull (strstr (out, "kicked 2 sessions (code 4011 \"rotate\", clients reconnect)"));
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpuint (client_wait (alice1, NULL), ==, 4011);
+  g_assert_cmpuint (client_wait (alice2, NULL), ==, 4011);
+  WAIT_UNTIL (crier_hub_get_stats (crier_server_get_hub (server))->sessions == 1);
+  g_assert_cmpint (ctl (&out, NULL, "--socket", socket, "--json", "sessions"), ==, 0);
+  {
+    g_autoptr(JsonObject) o = parse_object (out);
+    JsonArray *list = json_object_get_array_member (o, "sessions");
+
+    g_assert_cmpuint (json_array_get_length (list), ==, 1);
+    g_assert_cmpstr (json_object_get_string_member (json_array_get_object_element (list, 0), "user"), ==, "bob");
+  }
+
+  close (alice1);
+  close (alice2);
+  close (bob);
+  test_server_quit_unref (server);
+  g_rmdir (dir);
+}
+
 /* ---- TLS on the admin listener ------------------------------------------ */
 
 static void
@@ -875,6 +984,7 @@ main (int   argc,
   g_test_add_func ("/crierctl/tcp-token", test_tcp_token);
   g_test_add_func ("/crierctl/tls", test_tls);
   g_test_add_func ("/crierctl/alerts-follow", test_alerts_follow);
+  g_test_add_func ("/crierctl/presence-and-kick-user", test_presence_and_kick_user);
 
   return g_test_run ();
 }
