@@ -778,7 +778,9 @@ print_watch_line (CrierAdminStats *s)
   g_autofree char *out = fmt_size (s->bytes_out_per_s);
   g_autofree char *rss = fmt_size (s->rss_bytes);
   double p99 = isfinite (s->latency_p99_ms) ? s->latency_p99_ms : s->latency_mean_ms;
-  g_autofree char *p99s = isfinite (p99) ? g_strdup_printf ("%.2fms", p99) : g_strdup ("-");
+  /* Deliveries on one node take microseconds: three decimals below 1 ms. */
+  g_autofree char *p99s = !isfinite (p99) ? g_strdup ("-") :
+                          p99 < 1 ? g_strdup_printf ("%.3fms", p99) : g_strdup_printf ("%.2fms", p99);
 
   g_print ("%-8s %7.0f %7.1f %7.1f %8.1f %9.1f %10s %8s %10s %4.1fms %6.0f\n",
            time, s->connections, s->connects_per_s, s->disconnects_per_s, s->publishes_per_s,

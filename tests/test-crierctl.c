@@ -484,6 +484,18 @@ test_against_crierd (void)
   /* inspect */
   g_assert_cmpint (ctl (&out, NULL, "--socket", d.socket, "inspect", client), ==, 0);
   g_assert_nonnull (strstr (out, "news"));
+  /* Last activity as a time and an age; no ping answered yet. */
+  g_assert_nonnull (strstr (out, "last_activity_at"));
+  g_assert_nonnull (strstr (out, " ago)"));
+  g_assert_nonnull (strstr (out, "ping_rtt_ms"));
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (ctl (&out, NULL, "--socket", d.socket, "--json", "inspect", client), ==, 0);
+  {
+    g_autoptr(JsonObject) o = parse_object (out);
+
+    g_assert_cmpint (json_object_get_int_member (o, "last_activity_at"), >, 0);
+    g_assert_true (json_object_has_member (o, "ping_rtt_ms"));
+  }
   g_clear_pointer (&out, g_free);
   g_assert_cmpint (ctl (NULL, &err, "--socket", d.socket, "inspect", "nope"), ==, 1);
   g_assert_nonnull (strstr (err, "not_found"));
