@@ -31,6 +31,7 @@
 #include "crier-cluster.h"
 #include "crier-hub.h"
 #include "crier-listener.h"
+#include "crier-proto-centrifuge.h"
 #include "crier-server.h"
 #include "crier-transport-ws.h"
 #include "crier-util.h"
@@ -76,6 +77,29 @@ typedef struct
   char       *remote;
 } KnownSession;
 
+typedef enum
+{
+  TCP_READING,    /* a request (or the TLS handshake) is on its way */
+  TCP_HANDLING,   /* the whole request arrived */
+  TCP_IDLE,       /* between keep-alive requests: the next head is due */
+  TCP_DOOMED,     /* shut down by the sweep, not yet gone */
+} TcpState;
+
+/* One connection accepted on the TCP listener, from accept until it is
+ * closed (by libsoup, or by the engine once it is an admin WebSocket):
+ * the [admin] max_connections cap counts these, and the sweep in
+ * crier_admin_tick bounds their time to send a request. */
+typedef struct
+{
+  CrierConnToken     token;     /* first: crier_engine_adopt() takes it over */
+  CrierAdmin        *admin;     /* NULL once the admin is gone */
+  GSocketConnection *conn;      /* borrowed (we are its object data); HTTP phase only */
+  GSocketAddress    *remote;    /* key in tcp_http while in the HTTP phase */
+  char              *host;
+  TcpState           state;
+  gint64             since_us;  /* monotonic, start of the state */
+} TcpConn;
+
 struct _CrierAdmin
 {
   CrierServer           *server;
@@ -101,6 +125,10 @@ struct _CrierAdmin
 
   gint64                 last_refusal_log;
   guint                  refusals_unlogged;
+
+  GHashTable            *tcp_conns;       /* TcpConn* set: every open TCP connection */
+  GHashTable            *tcp_http;        /* remote GSocketAddress -> TcpConn*, HTTP phase */
+  CrierAdminTcpStats     tcp_stats;
 };
 
 /* ---- small helpers ------------------------------------------------------- */
@@ -283,6 +311,24 @@ fill_session_info (CrierAdminSessionInfo *info,
   info->bytes_in = conn != NULL ? (gint64) conn->bytes_in : -1;
   info->bytes_out = conn != NULL ? (gint64) conn->bytes_out : -1;
   info->queued_bytes = conn != NULL ? (gint64) conn->queued_bytes : -1;
+  info->last_activity_at = 0;
+  info->ping_rtt_ms = NAN;
+  if (conn != NULL)
+    {
+      CrierCfClient *cf = crier_cf_client_from_session (s);
+      CrierWs *ws = crier_ws_from_conn (conn);
+      gint64 rtt_us = cf != NULL ? crier_cf_client_get_rtt_us (cf) : -1;
+      gint64 idle_ms = g_get_monotonic_time () / 1000 - conn->last_read_ms;
+
+      /* last_read_ms is monotonic: carry the idle time over to the wall clock. */
+      info->last_activity_at = g_get_real_time () / 1000 - MAX (idle_ms, 0);
+      /* The protocol's pong first (bidirectional Centrifugo), else the
+       * WebSocket's own pings (unidirectional and plain WebSocket). */
+      if (rtt_us < 0 && ws != NULL)
+        rtt_us = ws->rtt_us;
+      if (rtt_us >= 0)
+        info->ping_rtt_ms = rtt_us / 1000.0;
+    }
 }
 
 static JsonNode *
@@ -1662,6 +1708,174 @@ handshake_done (GObject      *source,
   handshake_free (hs);
 }
 
+static void
+tcp_conn_leave_http (TcpConn *tc)
+{
+  if (tc->remote == NULL)
+    return;
+  if (tc->admin != NULL && g_hash_table_lookup (tc->admin->tcp_http, tc->remote) == tc)
+    g_hash_table_remove (tc->admin->tcp_http, tc->remote);
+  g_clear_object (&tc->remote);
+  tc->conn = NULL;
+}
+
+/* The connection became an admin WebSocket on the engine: no more HTTP
+ * deadlines, but it still counts against the cap until the engine lets
+ * it go. */
+static void
+tcp_conn_adopted (CrierConnToken *token)
+{
+  tcp_conn_leave_http ((TcpConn *) token);
+}
+
+static void
+tcp_conn_release (CrierConnToken *token)
+{
+  TcpConn *tc = (TcpConn *) token;
+
+  tcp_conn_leave_http (tc);
+  if (tc->admin != NULL)
+    {
+      g_hash_table_remove (tc->admin->tcp_conns, tc);
+      tc->admin->tcp_stats.open = g_hash_table_size (tc->admin->tcp_conns);
+    }
+  g_free (tc->host);
+  g_free (tc);
+}
+
+static void
+tcp_conn_destroy (gpointer data)
+{
+  CrierConnToken *token = data;
+
+  token->release (token);
+}
+
+static void
+tcp_set_state (CrierAdmin        *self,
+               SoupServerMessage *msg,
+               TcpState           state)
+{
+  GSocketAddress *remote = soup_server_message_get_remote_address (msg);
+  TcpConn *tc = remote != NULL ? g_hash_table_lookup (self->tcp_http, remote) : NULL;
+
+  if (tc == NULL || tc->state == TCP_DOOMED)
+    return;
+  /* request-started also comes for the first request, which has been
+   * READING since the accept. */
+  if (state == TCP_READING && tc->state == TCP_READING)
+    return;
+  tc->state = state;
+  tc->since_us = g_get_monotonic_time ();
+}
+
+static void
+on_request_started (SoupServer        *soup,
+                    SoupServerMessage *msg,
+                    gpointer           user_data)
+{
+  tcp_set_state (user_data, msg, TCP_READING);
+}
+
+static void
+on_request_read (SoupServer        *soup,
+                 SoupServerMessage *msg,
+                 gpointer           user_data)
+{
+  tcp_set_state (user_data, msg, TCP_HANDLING);
+}
+
+static void
+on_request_done (SoupServer        *soup,
+                 SoupServerMessage *msg,
+                 gpointer           user_data)
+{
+  tcp_set_state (user_data, msg, TCP_IDLE);
+}
+
+/* From the tick: TCP connections that did not send a whole request within
+ * [admin] request_timeout are shut down (libsoup 3.2 has no timeouts); a
+ * doomed one that libsoup still holds a second later is closed. */
+static void
+sweep_tcp (CrierAdmin *self,
+           gint64      now_us)
+{
+  gint64 limit_ms = self->config->admin_request_timeout;
+  g_autoptr(GPtrArray) stuck = NULL;
+  GHashTableIter iter;
+  gpointer value;
+
+  g_hash_table_iter_init (&iter, self->tcp_http);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    {
+      TcpConn *tc = value;
+      g_autofree char *what = NULL;
+
+      if (tc->state == TCP_DOOMED)
+        {
+          if (now_us - tc->since_us >= G_USEC_PER_SEC && tc->conn != NULL)
+            {
+              if (stuck == NULL)
+                stuck = g_ptr_array_new_with_free_func (g_object_unref);
+              g_ptr_array_add (stuck, g_object_ref (tc->conn));
+            }
+          continue;
+        }
+      if (tc->state == TCP_HANDLING || limit_ms <= 0 || now_us - tc->since_us < limit_ms * 1000)
+        continue;
+
+      self->tcp_stats.request_timeouts++;
+      what = g_strdup_printf ("TCP peer %s: no whole request within %" G_GINT64_FORMAT " ms "
+                              "([admin] request_timeout)", tc->host, limit_ms);
+      log_refusal (self, what);
+      tc->state = TCP_DOOMED;
+      tc->since_us = now_us;
+      /* libsoup sees the end of the stream on its next read and lets the
+       * connection go; the descriptor stays valid until then. */
+      g_socket_shutdown (g_socket_connection_get_socket (tc->conn), TRUE, TRUE, NULL);
+    }
+  for (guint i = 0; stuck != NULL && i < stuck->len; i++)
+    g_io_stream_close (g_ptr_array_index (stuck, i), NULL, NULL);
+}
+
+/* Accounts a new TCP connection; FALSE (counted, logged) when it is over
+ * the cap. */
+static gboolean
+tcp_admit (CrierAdmin        *self,
+           GSocketConnection *connection,
+           GSocketAddress    *remote)
+{
+  gint64 cap = self->config->admin_max_connections;
+  g_autofree char *host = g_inet_address_to_string (
+    g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (remote)));
+  TcpConn *tc;
+
+  if (cap > 0 && g_hash_table_size (self->tcp_conns) >= (guint) cap)
+    {
+      g_autofree char *what = g_strdup_printf ("TCP peer %s: over [admin] max_connections (%" G_GINT64_FORMAT ")",
+                                               host, cap);
+
+      self->tcp_stats.refused_cap++;
+      log_refusal (self, what);
+      return FALSE;
+    }
+  tc = g_new0 (TcpConn, 1);
+  tc->token.adopted = tcp_conn_adopted;
+  tc->token.release = tcp_conn_release;
+  tc->admin = self;
+  tc->conn = connection;
+  tc->remote = g_object_ref (remote);
+  tc->host = g_steal_pointer (&host);
+  tc->state = TCP_READING;
+  tc->since_us = g_get_monotonic_time ();
+  g_hash_table_add (self->tcp_conns, tc);
+  g_hash_table_insert (self->tcp_http, tc->remote, tc);
+  self->tcp_stats.open = g_hash_table_size (self->tcp_conns);
+  self->tcp_stats.accepted++;
+  g_object_set_data_full (G_OBJECT (connection), CRIER_CONN_TOKEN_KEY, tc, tcp_conn_destroy);
+  return TRUE;
+}
+
 static gboolean
 on_incoming (GSocketService    *service,
              GSocketConnection *connection,
@@ -1690,6 +1904,12 @@ on_incoming (GSocketService    *service,
   /* The peer already went away. */
   if (local == NULL || remote == NULL)
     return TRUE;
+
+  if (g_socket_get_family (socket) != G_SOCKET_FAMILY_UNIX && !tcp_admit (self, connection, remote))
+    {
+      g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
+      return TRUE;
+    }
 
   if (self->tls != NULL && g_socket_get_family (socket) != G_SOCKET_FAMILY_UNIX)
     {
@@ -1874,6 +2094,8 @@ crier_admin_new (CrierServer        *server,
   self->engine = crier_server_get_engine (server);
   self->hub = crier_server_get_hub (server);
   self->clients = g_ptr_array_new ();
+  self->tcp_conns = g_hash_table_new (NULL, NULL);
+  self->tcp_http = g_hash_table_new (NULL, NULL);
   self->metrics = crier_metrics_new (server, cf_stats);
   crier_metrics_set_alert_func (self->metrics, on_alert, self);
 
@@ -1901,6 +2123,10 @@ crier_admin_start (CrierAdmin  *self,
   soup_server_add_handler (self->soup, NULL, handle_not_found, self, NULL);
   soup_server_add_handler (self->soup, CRIER_ADMIN_PATH, handle_admin, self, NULL);
   soup_server_add_handler (self->soup, CRIER_ADMIN_METRICS_PATH, handle_metrics, self, NULL);
+  g_signal_connect (self->soup, "request-started", G_CALLBACK (on_request_started), self);
+  g_signal_connect (self->soup, "request-read", G_CALLBACK (on_request_read), self);
+  g_signal_connect (self->soup, "request-finished", G_CALLBACK (on_request_done), self);
+  g_signal_connect (self->soup, "request-aborted", G_CALLBACK (on_request_done), self);
   if (!crier_soup_anchor_keepalive (self->soup, error))
     return FALSE;
   self->service = g_socket_service_new ();
@@ -1984,9 +2210,27 @@ crier_admin_free (CrierAdmin *self)
   g_clear_object (&self->tls);
   if (self->soup != NULL)
     {
+      g_signal_handlers_disconnect_by_data (self->soup, self);
       soup_server_disconnect (self->soup);
       g_clear_object (&self->soup);
     }
+  /* TCP connections still held by libsoup or the engine forget us. */
+  {
+    GHashTableIter iter;
+    gpointer key;
+
+    g_hash_table_iter_init (&iter, self->tcp_conns);
+    while (g_hash_table_iter_next (&iter, &key, NULL))
+      {
+        TcpConn *tc = key;
+
+        tc->admin = NULL;
+        tc->conn = NULL;
+        g_clear_object (&tc->remote);
+      }
+    g_clear_pointer (&self->tcp_conns, g_hash_table_unref);
+    g_clear_pointer (&self->tcp_http, g_hash_table_unref);
+  }
   /* Remove the socket file only if it is still ours. */
   if (self->socket_path != NULL && g_lstat (self->socket_path, &st) == 0 &&
       st.st_dev == self->socket_dev && st.st_ino == self->socket_ino)
@@ -2131,6 +2375,8 @@ crier_admin_tick (CrierAdmin *self,
 
   g_return_if_fail (self != NULL);
 
+  if (self->tcp_http != NULL && g_hash_table_size (self->tcp_http) > 0)
+    sweep_tcp (self, now_us);
   admin_usage (self, &usage);
   if (!crier_metrics_tick (self->metrics, now_us, &usage))
     return;
@@ -2147,6 +2393,14 @@ crier_admin_tick (CrierAdmin *self,
 }
 
 /* ---- accessors ------------------------------------------------------------ */
+
+const CrierAdminTcpStats *
+crier_admin_get_tcp_stats (CrierAdmin *self)
+{
+  g_return_val_if_fail (self != NULL, NULL);
+
+  return &self->tcp_stats;
+}
 
 const char *
 crier_admin_get_socket_path (CrierAdmin *self)

@@ -8,7 +8,9 @@
  *    uid is neither ours nor root is refused (403);
  *  - optionally TCP ([admin] listen): every request needs
  *    "Authorization: Bearer <[admin] token>", compared in constant time
- *    (401 otherwise);
+ *    (401 otherwise); [admin] max_connections caps its connections and
+ *    [admin] request_timeout bounds the time to send a request (both
+ *    counted in crier_admin_get_tcp_stats() and logged);
  *
  * serving GET /admin (the WebSocket of docs/admin-protocol.md, run on the
  * server's connection engine with its outbound limits, so a watcher that
@@ -30,6 +32,16 @@ G_BEGIN_DECLS
 
 typedef struct _CrierAdmin CrierAdmin;
 
+/* The admin TCP listener's connections ([admin] max_connections and
+ * request_timeout). */
+typedef struct
+{
+  guint   open;              /* now: HTTP, TLS handshakes and WebSockets */
+  guint64 accepted;
+  guint64 refused_cap;       /* closed at accept: over max_connections */
+  guint64 request_timeouts;  /* closed: no whole request within request_timeout */
+} CrierAdminTcpStats;
+
 /* @cf_stats: the server's client-protocol counters (borrowed). */
 CrierAdmin   *crier_admin_new              (CrierServer        *server,
                                             const CrierCfStats *cf_stats);
@@ -50,6 +62,8 @@ const char   *crier_admin_get_socket_path  (CrierAdmin         *admin);
 guint16       crier_admin_get_tcp_port     (CrierAdmin         *admin);
 CrierMetrics *crier_admin_get_metrics      (CrierAdmin         *admin);
 guint         crier_admin_get_n_clients    (CrierAdmin         *admin);
+const CrierAdminTcpStats *
+              crier_admin_get_tcp_stats    (CrierAdmin         *admin);
 /* [tls] admin: the certificate of the TCP listener; new connections use
  * the new one (SIGHUP reload), open ones keep theirs. */
 void          crier_admin_set_tls_certificate (CrierAdmin      *admin,

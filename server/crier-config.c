@@ -455,6 +455,18 @@ static const ConfigOption config_options[] = {
     "Also serve the Prometheus metrics (GET /metrics) on the client "
     "listeners, without authentication.  The admin listeners always serve "
     "them." },
+  { "admin", "max_connections", OPTION_INT, "64", 0, 100000,
+    OPTION_RELOADABLE, CONFIG_FIELD (admin_max_connections),
+    "Most connections at once on the admin TCP listener (open WebSockets, "
+    "HTTP requests and TLS handshakes together); more are closed at once, "
+    "counted and logged.  0 means no cap.  The Unix socket has none." },
+  { "admin", "request_timeout", OPTION_DURATION, "10s", 0, HOURS (1),
+    OPTION_RELOADABLE, CONFIG_FIELD (admin_request_timeout),
+    "Longest a connection to the admin TCP listener may take to send one "
+    "whole request (its head: the WebSocket upgrade or GET /metrics), "
+    "counted from the connection or from the end of the previous request "
+    "on a keep-alive connection.  Slower ones are closed, counted and "
+    "logged (slowloris defence).  0s disables the check." },
 
   { "anomaly", "enabled", OPTION_BOOL, "true", 0, 0,
     0, CONFIG_FIELD (anomaly_enabled),

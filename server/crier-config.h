@@ -139,6 +139,8 @@ typedef struct
   char    *admin_listen;        /* optional "host:port" for TCP */
   char    *admin_token;
   gboolean admin_metrics_on_client_listener; /* GET /metrics on the client listeners too */
+  gint64   admin_max_connections; /* TCP admin connections at once; 0 = no cap */
+  gint64   admin_request_timeout; /* ms for a whole request on the TCP listener; 0 = off */
 
   /* [anomaly] */
   gboolean anomaly_enabled;

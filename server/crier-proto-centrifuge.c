@@ -42,6 +42,8 @@ struct _CrierCfClient
   gint64                  stale_deadline;
   gint64                  next_ping;
   gint64                  pong_deadline;
+  gint64                  ping_sent_us;  /* monotonic, of the ping awaiting its pong */
+  gint64                  rtt_us;        /* last ping -> pong round trip, -1 unknown */
 
   CrierTokenBucket        cmd_bucket;  /* [limits] command_rate */
   guint                   cmd_rejections; /* refused in a row */
@@ -332,7 +334,10 @@ crier_cf_client_tick (CrierCfClient *client,
     {
       client->t->send_ping (client->td);
       if (client->wants_pong && client->pong_deadline == 0)
-        client->pong_deadline = now + config->pong_timeout;
+        {
+          client->pong_deadline = now + config->pong_timeout;
+          client->ping_sent_us = g_get_monotonic_time ();
+        }
       client->next_ping = now + config->ping_interval;
     }
 
@@ -1343,8 +1348,12 @@ handle_command (CrierCfClient *client,
   client->ctx->stats.commands++;
 
   /* An empty command is a pong. Any command counts as "seen", which is
-   * what the pong timeout checks. */
+   * what the pong timeout checks; only a pong to a ping in flight gives
+   * a round trip (for the admin's inspect). */
+  if (json_object_get_size (cmd) == 0 && client->pong_deadline > 0 && client->ping_sent_us > 0)
+    client->rtt_us = g_get_monotonic_time () - client->ping_sent_us;
   client->pong_deadline = 0;
+  client->ping_sent_us = 0;
   if (json_object_get_size (cmd) == 0)
     return;
 
@@ -1504,6 +1513,7 @@ crier_cf_client_new (CrierCfContext         *ctx,
   client->td = transport_data;
   client->uni = unidirectional;
   client->wants_pong = wants_pong;
+  client->rtt_us = -1;
   client->held = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
   g_queue_init (&client->queue);
   client->session = crier_session_new (&cf_session_class, client, transport->encoding);
@@ -1536,6 +1546,14 @@ crier_cf_client_from_session (CrierSession *session)
   g_return_val_if_fail (session != NULL, NULL);
 
   return session->klass == &cf_session_class ? session->transport : NULL;
+}
+
+gint64
+crier_cf_client_get_rtt_us (CrierCfClient *client)
+{
+  g_return_val_if_fail (client != NULL, -1);
+
+  return client->rtt_us;
 }
 
 void

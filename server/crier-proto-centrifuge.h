@@ -86,6 +86,9 @@ CrierCfClient *crier_cf_client_from_session (CrierSession         *session);
 void           crier_cf_client_set_peer   (CrierCfClient          *client,
                                            const char             *remote,
                                            const char             *user_agent);
+/* The last protocol ping -> pong round trip in µs, -1 when unknown (no
+ * pong yet, or a transport without protocol pongs). */
+gint64         crier_cf_client_get_rtt_us (CrierCfClient          *client);
 
 /* Bidirectional: newline-separated commands. */
 void           crier_cf_client_feed       (CrierCfClient          *client,

@@ -276,6 +276,14 @@ static const CrierConnClass ws_conn_class = {
   .on_closed = ws_on_closed,
 };
 
+CrierWs *
+crier_ws_from_conn (CrierConn *conn)
+{
+  g_return_val_if_fail (conn != NULL, NULL);
+
+  return conn->klass == &ws_conn_class ? conn->data : NULL;
+}
+
 static void upgrade_abandoned (SoupServerMessage *msg,
                                gpointer           data);
 

@@ -103,6 +103,8 @@ void         crier_ws_close           (CrierWs              *ws,
 void         crier_ws_set_deadline    (CrierWs              *ws,
                                        gint64                deadline_ms);
 gint64       crier_ws_now_ms          (CrierWs              *ws);
+/* The WebSocket carried by @conn, or NULL for another kind of connection. */
+CrierWs     *crier_ws_from_conn       (CrierConn            *conn);
 
 /* Default origin check: exact match against the list, "*" allows all. */
 gboolean     crier_origin_allowed     (const char           *origin,

@@ -1,6 +1,7 @@
 /* crierctl.c: command-line client of crierd's admin protocol.
  *
- *   crierctl [--socket PATH | --host HOST:PORT --token T] [--json] COMMAND [ARGS]
+ *   crierctl [--socket PATH | --host [wss://]HOST:PORT --token T [--tls]
+ *            [--ca-file PEM]] [--json] COMMAND [ARGS]
  *
  * Connects (libsoup WebSocket client; over the Unix socket with
  * "remote-connectable"), sends hello, then the command's request, prints
@@ -41,6 +42,8 @@ enum
 static char *opt_socket;
 static char *opt_host;
 static char *opt_token;
+static gboolean opt_tls;
+static char *opt_ca_file;
 static gboolean opt_json;
 static int opt_timeout = 10;
 static char *opt_user;
@@ -56,6 +59,9 @@ static int opt_code;
 static char *opt_reason;
 static gboolean opt_no_reconnect;
 static int opt_count;
+static int opt_seconds;
+static gboolean opt_sessions;
+static gboolean opt_follow;
 static char *opt_profile;
 static gboolean opt_all;
 
@@ -63,9 +69,15 @@ static const GOptionEntry connection_entries[] = {
   { "socket", 's', 0, G_OPTION_ARG_FILENAME, &opt_socket,
     "Admin Unix socket (default: $XDG_RUNTIME_DIR/crier/admin.sock, else /run/crier/admin.sock)", "PATH" },
   { "host", 'H', 0, G_OPTION_ARG_STRING, &opt_host,
-    "Admin TCP listener instead of the socket ([admin] listen)", "HOST:PORT" },
+    "Admin TCP listener instead of the socket ([admin] listen); wss:// or https:// for TLS",
+    "[SCHEME://]HOST:PORT" },
   { "token", 't', 0, G_OPTION_ARG_STRING, &opt_token,
     "Bearer token for --host ([admin] token); default $CRIER_ADMIN_TOKEN", "TOKEN" },
+  { "tls", 0, 0, G_OPTION_ARG_NONE, &opt_tls,
+    "Speak TLS to --host ([tls] admin = true); same as a wss:// host", NULL },
+  { "ca-file", 0, 0, G_OPTION_ARG_FILENAME, &opt_ca_file,
+    "Trust only the certificates in this PEM file for --host (implies --tls; "
+    "default: the system's trust store)", "FILE" },
   { "json", 'j', 0, G_OPTION_ARG_NONE, &opt_json,
     "Print the server's JSON (watch: one event per line) instead of text", NULL },
   { "timeout", 0, 0, G_OPTION_ARG_INT, &opt_timeout,
@@ -99,9 +111,15 @@ static const GOptionEntry command_entries[] = {
   { "no-reconnect", 0, 0, G_OPTION_ARG_NONE, &opt_no_reconnect,
     "kick: tell the client not to reconnect (default code 3503 instead of 3011)", NULL },
   { "count", 'n', 0, G_OPTION_ARG_INT, &opt_count,
-    "watch: stop after N samples (default: until Ctrl+C)", "N" },
+    "watch, alerts --follow: stop after N samples or events (default: until Ctrl+C)", "N" },
+  { "seconds", 0, 0, G_OPTION_ARG_INT, &opt_seconds,
+    "watch, alerts --follow: stop after S seconds (default: until Ctrl+C)", "S" },
+  { "sessions", 0, 0, G_OPTION_ARG_NONE, &opt_sessions,
+    "watch: session opened/closed events instead of metrics", NULL },
   { "all", 'a', 0, G_OPTION_ARG_NONE, &opt_all,
     "alerts: include recently resolved alerts", NULL },
+  { "follow", 'f', 0, G_OPTION_ARG_NONE, &opt_follow,
+    "alerts: the active alerts, then raised/updated/resolved events as they come", NULL },
   { "profile", 0, 0, G_OPTION_ARG_STRING, &opt_profile,
     "detect: rate (default), latency, gauge or errors", "PROFILE" },
   { NULL }
@@ -112,7 +130,8 @@ static const char summary[] =
   "\n"
   "Commands:\n"
   "  stats                        Current metrics of the node\n"
-  "  watch                        Live metrics, one line per second (--count N)\n"
+  "  watch                        Live metrics, one line per second (--count N, --seconds S)\n"
+  "  watch --sessions             Session opened/closed events as they come (--count, --seconds)\n"
   "  sessions                     Connected sessions, a page at a time (--user, --channel,\n"
   "                               --transport, --remote, --page, --page-size, --sort, --desc)\n"
   "  inspect SESSION              One session: identity, traffic, subscriptions\n"
@@ -122,6 +141,8 @@ static const char summary[] =
   "  channels                     Active channels (--filter, --sort, --desc, --page)\n"
   "  channel NAME                 One channel: subscribers, history, presence\n"
   "  alerts                       Active anomaly alerts (--all: recent ones too)\n"
+  "  alerts --follow              Active alerts, then raised/resolved events (--count, --seconds)\n"
+  "  nodes                        The nodes sharing the broker, their figures and totals\n"
   "  history [METRIC...]          The last 15 minutes of metrics as CSV\n"
   "  detect FILE.csv              Offline anomaly detection on timestamp,value rows\n"
   "                               (--profile); needs no server\n"
@@ -130,7 +151,9 @@ static const char summary[] =
 static const char description[] =
   "Without --socket or --host, crierctl connects to the default admin socket.\n"
   "Over TCP the token may come from $CRIER_ADMIN_TOKEN instead of --token, which\n"
-  "keeps it out of the process list.\n"
+  "keeps it out of the process list.  A TCP listener with [tls] admin = true needs\n"
+  "--tls (or a wss:// or https:// --host); its certificate is checked against the\n"
+  "system's trust store, or only against --ca-file when given.\n"
   "\n"
   "Exit status:\n"
   "  0  success\n"
@@ -143,10 +166,13 @@ static const char description[] =
   "Examples:\n"
   "  crierctl stats\n"
   "  crierctl watch --count 10\n"
+  "  crierctl watch --sessions --json --seconds 60 > sessions.jsonl\n"
+  "  crierctl alerts --follow\n"
   "  crierctl sessions --user alice --sort bytes --desc\n"
   "  crierctl kick 3f2a9c... --no-reconnect --reason banned\n"
   "  crierctl publish news '{\"text\":\"hello\"}'\n"
   "  crierctl --host 127.0.0.1:9001 channels --json\n"
+  "  crierctl --host wss://admin.example.net:9001 --ca-file ca.pem stats\n"
   "  crierctl history connects_per_s > connects.csv && crierctl detect connects.csv\n"
   "\n"
   "The protocol is documented in docs/admin-protocol.md.";
@@ -183,7 +209,9 @@ struct _Ctl
   gint64                   next_id;
   gint64                   waiting_id;  /* reply we wait for, -1 none */
   gboolean                 watching;
+  CrierAdminRequestType    watch_type;  /* WATCH_STATS, _SESSIONS or _ALERTS */
   int                      watched;
+  guint                    seconds_id;
   guint                    timeout_id;
   int                      exit_code;
   gboolean                 done;
@@ -440,7 +468,8 @@ build_watch (Ctl                *ctl,
              GError            **error)
 {
   ctl->watching = TRUE;
-  return build_simple (CRIER_ADMIN_REQUEST_WATCH_STATS, out);
+  ctl->watch_type = opt_sessions ? CRIER_ADMIN_REQUEST_WATCH_SESSIONS : CRIER_ADMIN_REQUEST_WATCH_STATS;
+  return build_simple (ctl->watch_type, out);
 }
 
 static gboolean
@@ -609,9 +638,29 @@ build_alerts (Ctl                *ctl,
               CrierAdminRequest **out,
               GError            **error)
 {
+  if (opt_follow)
+    {
+      if (opt_all)
+        {
+          g_set_error (error, CRIER_ADMIN_ERROR, CRIER_ADMIN_ERROR_INVALID_PARAMS,
+                       "alerts: --follow shows the active alerts, not --all");
+          return FALSE;
+        }
+      ctl->watching = TRUE;
+      ctl->watch_type = CRIER_ADMIN_REQUEST_WATCH_ALERTS;
+      return build_simple (CRIER_ADMIN_REQUEST_WATCH_ALERTS, out);
+    }
   *out = crier_admin_request_new (CRIER_ADMIN_REQUEST_LIST_ALERTS);
   (*out)->include_resolved = opt_all;
   return TRUE;
+}
+
+static gboolean
+build_nodes (Ctl                *ctl,
+             CrierAdminRequest **out,
+             GError            **error)
+{
+  return build_simple (CRIER_ADMIN_REQUEST_LIST_NODES, out);
 }
 
 static gboolean
@@ -729,7 +778,9 @@ print_watch_line (CrierAdminStats *s)
   g_autofree char *out = fmt_size (s->bytes_out_per_s);
   g_autofree char *rss = fmt_size (s->rss_bytes);
   double p99 = isfinite (s->latency_p99_ms) ? s->latency_p99_ms : s->latency_mean_ms;
-  g_autofree char *p99s = isfinite (p99) ? g_strdup_printf ("%.2fms", p99) : g_strdup ("-");
+  /* Deliveries on one node take microseconds: three decimals below 1 ms. */
+  g_autofree char *p99s = !isfinite (p99) ? g_strdup ("-") :
+                          p99 < 1 ? g_strdup_printf ("%.3fms", p99) : g_strdup_printf ("%.2fms", p99);
 
   g_print ("%-8s %7.0f %7.1f %7.1f %8.1f %9.1f %10s %8s %10s %4.1fms %6.0f\n",
            time, s->connections, s->connects_per_s, s->disconnects_per_s, s->publishes_per_s,
@@ -789,6 +840,16 @@ print_pairs (JsonObject         *o,
 
       if (n == NULL || JSON_NODE_HOLDS_NULL (n))
         value = NULL;
+      else if (g_str_equal (names[i], "last_activity_at") && JSON_NODE_HOLDS_VALUE (n))
+        {
+          gint64 at = json_node_get_int (n);
+          g_autofree char *when = fmt_time_ms (at);
+          g_autofree char *ago = fmt_age ((g_get_real_time () / 1000 - at) / 1000);
+
+          value = g_strdup_printf ("%s (%s ago)", when, ago);
+        }
+      else if (g_str_equal (names[i], "ping_rtt_ms") && JSON_NODE_HOLDS_VALUE (n))
+        value = fmt_ms (json_node_get_double (n));
       else if (JSON_NODE_HOLDS_VALUE (n) && json_node_get_value_type (n) == G_TYPE_STRING)
         value = g_strdup (json_node_get_string (n));
       else
@@ -805,7 +866,7 @@ print_session (Ctl      *ctl,
   static const char * const fields[] = {
     "id", "user", "transport", "remote", "user_agent", "connected_at", "expire_at",
     "subscriptions", "pubs_out", "commands_in", "bytes_in", "bytes_out", "queued_bytes",
-    "conn_info", NULL
+    "last_activity_at", "ping_rtt_ms", "conn_info", NULL
   };
   JsonObject *o = result_object (result);
   JsonArray *channels;
@@ -995,6 +1056,47 @@ print_alerts (Ctl      *ctl,
 }
 
 static void
+print_nodes (Ctl      *ctl,
+             JsonNode *result)
+{
+  JsonObject *o = result_object (result);
+  JsonArray *list = o != NULL && json_object_has_member (o, "nodes")
+                    ? json_object_get_array_member (o, "nodes") : NULL;
+  JsonObject *totals = o != NULL && json_object_has_member (o, "totals")
+                       ? json_object_get_object_member (o, "totals") : NULL;
+  g_autofree char *rate = NULL;
+  Table *t;
+
+  if (list == NULL || totals == NULL)
+    {
+      fail (ctl, EXIT_SERVER_ERROR, "list_nodes: no nodes in the reply");
+      return;
+    }
+  t = table_new ("llllrrrrrl", "NODE", "NAME", "ADDRESS", "VERSION", "UPTIME", "CONNS", "SESSIONS",
+                 "CHANNELS", "PUB/S", "NOTE", NULL);
+  for (guint i = 0; i < json_array_get_length (list); i++)
+    {
+      JsonObject *n = json_array_get_object_element (list, i);
+
+      if (n == NULL)
+        continue;
+      table_add (t, g_strdup (member_string (n, "id")), g_strdup (member_string (n, "name")),
+                 g_strdup (member_string (n, "address")), g_strdup (member_string (n, "version")),
+                 fmt_age ((gint64) member_number (n, "uptime")),
+                 fmt_num (member_number (n, "connections")), fmt_num (member_number (n, "sessions")),
+                 fmt_num (member_number (n, "channels")), fmt_num (member_number (n, "publications_per_s")),
+                 g_strdup (member_number (n, "self") > 0 ? "(this node)" : ""));
+    }
+  table_print_free (t);
+  rate = fmt_num (member_number (totals, "publications_per_s"));
+  g_print ("%.0f node(s)%s: %.0f connections, %.0f sessions, %s publications/s\n",
+           member_number (totals, "nodes"),
+           member_number (o, "shared") > 0 ? " sharing the broker" : " (memory broker: this node alone)",
+           member_number (totals, "connections"), member_number (totals, "sessions"),
+           rate);
+}
+
+static void
 print_history (Ctl      *ctl,
                JsonNode *result)
 {
@@ -1052,6 +1154,7 @@ static const Command commands[] = {
   { "channels", 0, 0, build_channels, print_channels },
   { "channel", 1, 1, build_channel, print_channel },
   { "alerts", 0, 0, build_alerts, print_alerts },
+  { "nodes", 0, 0, build_nodes, print_nodes },
   { "history", 0, G_MAXUINT, build_history, print_history },
   { "version", 0, 0, build_none, print_version },
 };
@@ -1074,6 +1177,82 @@ send_request (Ctl                *ctl,
   return TRUE;
 }
 
+static char *
+now_hms (void)
+{
+  g_autoptr(GDateTime) dt = g_date_time_new_now_local ();
+
+  return g_date_time_format (dt, "%H:%M:%S");
+}
+
+static void
+print_session_event_header (void)
+{
+  g_print ("%-8s %-7s %-32s %-16s %-14s %s\n", "TIME", "EVENT", "SESSION", "USER", "TRANSPORT", "REMOTE");
+}
+
+static void
+print_session_event (CrierAdminMessage *msg)
+{
+  g_autofree char *time = now_hms ();
+  JsonObject *session = json_object_has_member (msg->body, "session")
+                        ? json_object_get_object_member (msg->body, "session") : NULL;
+  const char *user;
+
+  if (g_str_equal (msg->event, "sessions_resync"))
+    {
+      g_print ("%-8s %-7s %.0f opened, %.0f closed, %.0f sessions now (too many to list: run sessions)\n",
+               time, "resync", member_number (msg->body, "opened"), member_number (msg->body, "closed"),
+               member_number (msg->body, "sessions"));
+      return;
+    }
+  user = member_string (session, "user");
+  g_print ("%-8s %-7s %-32s %-16s %-14s %s\n", time,
+           g_str_equal (msg->event, "session_opened") ? "opened" : "closed",
+           member_string (session, "id") != NULL ? member_string (session, "id") : "-",
+           user == NULL ? "-" : user[0] != '\0' ? user : "(anonymous)",
+           member_string (session, "transport") != NULL ? member_string (session, "transport") : "-",
+           member_string (session, "remote") != NULL ? member_string (session, "remote") : "-");
+}
+
+static void
+print_alert_event_header (void)
+{
+  g_print ("%-8s %-8s %5s %-8s %-8s %s\n", "TIME", "EVENT", "ID", "SEVERITY", "KIND", "EXPLANATION");
+}
+
+static gboolean
+print_alert_event (CrierAdminMessage *msg,
+                   GError           **error)
+{
+  g_autofree char *time = now_hms ();
+  g_autoptr(CrierAlert) a = crier_admin_alert_from_json (json_object_get_member (msg->body, "alert"), error);
+
+  if (a == NULL)
+    return FALSE;
+  g_print ("%-8s %-8s %5" G_GUINT64_FORMAT " %-8s %-8s %s\n", time, msg->event + strlen ("alert_"), a->id,
+           crier_alert_severity_to_string (a->severity), crier_alert_kind_to_string (a->kind),
+           a->explanation);
+  return TRUE;
+}
+
+static gboolean
+event_wanted (Ctl        *ctl,
+              const char *event)
+{
+  switch (ctl->watch_type)
+    {
+    case CRIER_ADMIN_REQUEST_WATCH_SESSIONS:
+      return g_str_equal (event, "session_opened") || g_str_equal (event, "session_closed") ||
+             g_str_equal (event, "sessions_resync");
+    case CRIER_ADMIN_REQUEST_WATCH_ALERTS:
+      return g_str_has_prefix (event, "alert_");
+    case CRIER_ADMIN_REQUEST_WATCH_STATS:
+    default:
+      return g_str_equal (event, "stats");
+    }
+}
+
 static void
 on_event (Ctl               *ctl,
           CrierAdminMessage *msg)
@@ -1082,9 +1261,10 @@ on_event (Ctl               *ctl,
   g_autoptr(GError) error = NULL;
   g_autoptr(CrierAdminStats) stats = NULL;
 
-  if (!ctl->watching || g_strcmp0 (msg->event, "stats") != 0)
+  if (!ctl->watching || !event_wanted (ctl, msg->event))
     return;
-  arm_timeout (ctl);   /* a silent server is a broken one */
+  if (ctl->watch_type == CRIER_ADMIN_REQUEST_WATCH_STATS)
+    arm_timeout (ctl);   /* a silent server is a broken one */
 
   stats_node = json_object_get_member (msg->body, "stats");
   if (opt_json)
@@ -1093,6 +1273,16 @@ on_event (Ctl               *ctl,
       g_autofree char *text = json_to_string (node, FALSE);
 
       g_print ("%s\n", text);
+    }
+  else if (ctl->watch_type == CRIER_ADMIN_REQUEST_WATCH_SESSIONS)
+    print_session_event (msg);
+  else if (ctl->watch_type == CRIER_ADMIN_REQUEST_WATCH_ALERTS)
+    {
+      if (!print_alert_event (msg, &error))
+        {
+          fail (ctl, EXIT_SERVER_ERROR, "%s", error->message);
+          return;
+        }
     }
   else
     {
@@ -1148,6 +1338,16 @@ on_hello (Ctl               *ctl,
     fail (ctl, EXIT_USAGE, "%s", error->message);
 }
 
+static gboolean
+on_seconds (gpointer user_data)
+{
+  Ctl *ctl = user_data;
+
+  ctl->seconds_id = 0;
+  finish (ctl, EXIT_OK);
+  return G_SOURCE_REMOVE;
+}
+
 static void
 on_reply (Ctl               *ctl,
           CrierAdminMessage *msg)
@@ -1156,9 +1356,35 @@ on_reply (Ctl               *ctl,
 
   if (ctl->watching)
     {
-      /* The reply to watch_stats carries the current sample. */
-      if (!opt_json)
-        print_watch_header ();
+      if (opt_seconds > 0 && ctl->seconds_id == 0)
+        ctl->seconds_id = g_timeout_add_seconds ((guint) opt_seconds, on_seconds, ctl);
+      switch (ctl->watch_type)
+        {
+        case CRIER_ADMIN_REQUEST_WATCH_SESSIONS:
+          /* Session and alert events may be rare: no answer timeout from
+           * now on (a dead server still closes the WebSocket). */
+          g_clear_handle_id (&ctl->timeout_id, g_source_remove);
+          if (!opt_json)
+            print_session_event_header ();
+          break;
+        case CRIER_ADMIN_REQUEST_WATCH_ALERTS:
+          g_clear_handle_id (&ctl->timeout_id, g_source_remove);
+          if (!opt_json)
+            {
+              /* The reply carries the active alerts. */
+              print_alerts (ctl, msg->result);
+              g_print ("\n");
+              print_alert_event_header ();
+            }
+          break;
+        case CRIER_ADMIN_REQUEST_WATCH_STATS:
+        default:
+          /* The reply to watch_stats carries the current sample. */
+          if (!opt_json)
+            print_watch_header ();
+          break;
+        }
+      fflush (stdout);
       return;
     }
   if (opt_json)
@@ -1259,6 +1485,9 @@ on_connected (GObject      *source,
               status == SOUP_STATUS_UNAUTHORIZED ? ": check --token" : ": run as the server's user or root");
       else if (status == SOUP_STATUS_SERVICE_UNAVAILABLE)
         fail (ctl, EXIT_CONNECT, "%s: the server is shutting down", ctl->target);
+      else if (error->domain == G_TLS_ERROR)
+        fail (ctl, EXIT_CONNECT, "cannot connect to %s: TLS: %s%s", ctl->target, error->message,
+              opt_ca_file == NULL ? " (give the server's CA with --ca-file)" : "");
       else
         fail (ctl, EXIT_CONNECT, "cannot connect to %s: %s", ctl->target, error->message);
       return;
@@ -1285,6 +1514,43 @@ on_sigint (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
+/* --host [SCHEME://]HOST:PORT[/admin]: the HOST:PORT part, and whether
+ * the scheme asks for TLS (-1: no scheme).  NULL when malformed. */
+static char *
+parse_host (const char *host,
+            int        *scheme_tls)
+{
+  static const struct
+  {
+    const char *prefix;
+    gboolean    tls;
+  } schemes[] = {
+    { "wss://", TRUE }, { "https://", TRUE }, { "ws://", FALSE }, { "http://", FALSE },
+  };
+  const char *rest = host;
+  const char *slash;
+  g_autofree char *hostport = NULL;
+
+  *scheme_tls = -1;
+  for (guint i = 0; i < G_N_ELEMENTS (schemes); i++)
+    if (g_ascii_strncasecmp (host, schemes[i].prefix, strlen (schemes[i].prefix)) == 0)
+      {
+        rest = host + strlen (schemes[i].prefix);
+        *scheme_tls = schemes[i].tls;
+        break;
+      }
+  if (*scheme_tls == -1 && strstr (host, "://") != NULL)
+    return NULL;   /* some other scheme */
+  slash = strchr (rest, '/');
+  if (slash != NULL && !g_str_equal (slash, "/") && !g_str_equal (slash, CRIER_ADMIN_PATH))
+    return NULL;   /* the admin endpoint is always /admin */
+  hostport = slash != NULL ? g_strndup (rest, slash - rest) : g_strdup (rest);
+  if (hostport[0] == '\0' || hostport[0] == ':' || strchr (hostport, '@') != NULL ||
+      strpbrk (hostport, " \t?#") != NULL)
+    return NULL;
+  return g_steal_pointer (&hostport);
+}
+
 static void
 ctl_connect (Ctl *ctl)
 {
@@ -1294,10 +1560,28 @@ ctl_connect (Ctl *ctl)
   if (opt_host != NULL)
     {
       const char *token = opt_token != NULL ? opt_token : g_getenv ("CRIER_ADMIN_TOKEN");
+      int scheme_tls;
+      g_autofree char *hostport = parse_host (opt_host, &scheme_tls);
+      gboolean tls = opt_tls || opt_ca_file != NULL || scheme_tls == TRUE;
 
-      ctl->session = soup_session_new_with_options ("timeout", (guint) opt_timeout, NULL);
-      url = g_strdup_printf ("ws://%s%s", opt_host, CRIER_ADMIN_PATH);
-      ctl->target = g_strdup (opt_host);
+      /* main() has checked the host and the TLS options. */
+      g_assert (hostport != NULL);
+      if (opt_ca_file != NULL)
+        {
+          g_autoptr(GTlsDatabase) db = g_tls_file_database_new (opt_ca_file, &error);
+
+          if (db == NULL)
+            {
+              fail (ctl, EXIT_USAGE, "--ca-file %s: %s", opt_ca_file, error->message);
+              return;
+            }
+          ctl->session = soup_session_new_with_options ("timeout", (guint) opt_timeout,
+                                                        "tls-database", db, NULL);
+        }
+      else
+        ctl->session = soup_session_new_with_options ("timeout", (guint) opt_timeout, NULL);
+      url = g_strdup_printf ("%s://%s%s", tls ? "wss" : "ws", hostport, CRIER_ADMIN_PATH);
+      ctl->target = g_strdup_printf ("%s://%s", tls ? "wss" : "ws", hostport);
       ctl->msg = soup_message_new (SOUP_METHOD_GET, url);
       if (ctl->msg == NULL)
         {
@@ -1440,11 +1724,32 @@ main (int   argc,
     return usage_error (context, "--timeout must be 1 to 3600 seconds");
   if (opt_socket != NULL && opt_host != NULL)
     return usage_error (context, "give --socket or --host, not both");
+  if ((opt_tls || opt_ca_file != NULL) && opt_host == NULL)
+    return usage_error (context, "--tls and --ca-file go with --host (the Unix socket has no TLS)");
+  if (opt_host != NULL)
+    {
+      int scheme_tls;
+      g_autofree char *hostport = parse_host (opt_host, &scheme_tls);
+
+      if (hostport == NULL)
+        return usage_error (context, "--host %s: use HOST:PORT, wss://HOST:PORT or https://HOST:PORT",
+                            opt_host);
+      if (scheme_tls == FALSE && (opt_tls || opt_ca_file != NULL))
+        return usage_error (context, "--host %s is plain, but --tls or --ca-file asks for TLS", opt_host);
+      if (opt_ca_file != NULL && !g_file_test (opt_ca_file, G_FILE_TEST_IS_REGULAR))
+        return usage_error (context, "--ca-file %s: no such file", opt_ca_file);
+    }
   if (opt_host != NULL && opt_token == NULL &&
       (g_getenv ("CRIER_ADMIN_TOKEN") == NULL || g_getenv ("CRIER_ADMIN_TOKEN")[0] == '\0'))
     return usage_error (context, "--host needs --token (or $CRIER_ADMIN_TOKEN)");
   if (opt_count < 0)
     return usage_error (context, "--count must not be negative");
+  if (opt_seconds < 0 || opt_seconds > 365 * 86400)
+    return usage_error (context, "--seconds must be 0 (no limit) to 31536000");
+  if (opt_sessions && !g_str_equal (argv[1], "watch"))
+    return usage_error (context, "--sessions goes with watch");
+  if (opt_follow && !g_str_equal (argv[1], "alerts"))
+    return usage_error (context, "--follow goes with alerts");
 
   n_args = (guint) argc - 2;
   if (g_str_equal (argv[1], "detect"))
@@ -1480,6 +1785,7 @@ main (int   argc,
     if (req != NULL && (text = crier_admin_request_encode (req, &error)) == NULL)
       return usage_error (context, "%s", error->message);
     ctl.watching = FALSE;
+    ctl.watch_type = CRIER_ADMIN_REQUEST_WATCH_STATS;
   }
 
   ctl.loop = g_main_loop_new (NULL, FALSE);
@@ -1510,6 +1816,7 @@ main (int   argc,
       g_clear_object (&ctl.ws);
     }
   g_clear_handle_id (&ctl.timeout_id, g_source_remove);
+  g_clear_handle_id (&ctl.seconds_id, g_source_remove);
   g_clear_object (&ctl.msg);
   g_clear_object (&ctl.session);
   g_clear_object (&ctl.cancellable);

@@ -1583,6 +1583,9 @@ crier_admin_session_info_to_json (const CrierAdminSessionInfo *info)
   set_int_or_null (o, "bytes_in", info->bytes_in);
   set_int_or_null (o, "bytes_out", info->bytes_out);
   set_int_or_null (o, "queued_bytes", info->queued_bytes);
+  /* Unknown is null, like the other optional figures. */
+  set_int_or_null (o, "last_activity_at", info->last_activity_at > 0 ? info->last_activity_at : -1);
+  set_double (o, "ping_rtt_ms", info->ping_rtt_ms);
   return node_from_object (o);
 }
 
@@ -1606,6 +1609,7 @@ crier_admin_session_info_from_json (JsonNode  *node,
   g_autoptr(CrierAdminSessionInfo) info = g_new0 (CrierAdminSessionInfo, 1);
   Reader r = { NULL, "session", CRIER_ADMIN_ERROR_INVALID_REPLY, error };
   gint64 subs = 0;
+  gint64 last_activity = -1;
 
   if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node))
     {
@@ -1626,8 +1630,19 @@ crier_admin_session_info_from_json (JsonNode  *node,
       !reader_uint64 (&r, "commands_in", &info->commands_in) ||
       !reader_optional_size (&r, "bytes_in", &info->bytes_in) ||
       !reader_optional_size (&r, "bytes_out", &info->bytes_out) ||
-      !reader_optional_size (&r, "queued_bytes", &info->queued_bytes))
+      !reader_optional_size (&r, "queued_bytes", &info->queued_bytes) ||
+      !reader_optional_size (&r, "last_activity_at", &last_activity))
     return NULL;
+  /* Absent (an older server) or null: unknown. */
+  info->ping_rtt_ms = NAN;
+  if (!reader_double (&r, "ping_rtt_ms", &info->ping_rtt_ms))
+    return NULL;
+  if (!isnan (info->ping_rtt_ms) && !(info->ping_rtt_ms >= 0 && isfinite (info->ping_rtt_ms)))
+    {
+      reader_fail (&r, "ping_rtt_ms", "%g is not a duration", info->ping_rtt_ms);
+      return NULL;
+    }
+  info->last_activity_at = MAX (last_activity, 0);
   info->subscriptions = (guint) subs;
   if (info->user == NULL)
     info->user = g_strdup ("");

@@ -362,6 +362,13 @@ typedef struct
   gint64   bytes_in;        /* -1 unknown */
   gint64   bytes_out;       /* -1 unknown */
   gint64   queued_bytes;    /* -1 unknown */
+  /* Last bytes read from the client, whatever they were (a command, a
+   * pong, a WebSocket control frame). */
+  gint64   last_activity_at; /* Unix ms, 0 unknown */
+  /* Last ping round trip: the WebSocket ping/pong for the transports that
+   * use native pings, the protocol's ping ("{}") and the client's pong
+   * for the bidirectional Centrifugo protocol. */
+  double   ping_rtt_ms;     /* NaN unknown */
 } CrierAdminSessionInfo;
 
 void                   crier_admin_session_info_free      (CrierAdminSessionInfo       *info);

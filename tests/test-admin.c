@@ -3,12 +3,14 @@
  * The codec (every request, strict validation, payload round trips), the
  * latency histogram, the Unix socket (0600, 0700 directory, stale and live
  * sockets, the peer uid check, a peer of another uid refused with 403),
- * the TCP listener's bearer token, every command against an in-process
- * server with real Centrifugo WebSocket clients (kick seen as a close code,
- * unsubscribe and broadcast seen as pushes), the stats stream following
- * real traffic within 2 s, paging over 10,000 sessions, a slow admin
- * watcher evicted by the engine's limits, alerts from a rule, and
- * Prometheus /metrics parsed line by line.
+ * the TCP listener's bearer token, connection cap and request deadline,
+ * every command against an in-process server with real Centrifugo
+ * WebSocket clients (kick seen as a close code, unsubscribe and broadcast
+ * seen as pushes, inspect's last activity and ping RTT), the stats stream
+ * following real traffic within 2 s with a real latency p99, paging over
+ * 10,000 sessions, a slow admin watcher evicted by the engine's limits,
+ * alerts from a rule raised and resolved live, and Prometheus /metrics
+ * parsed line by line.
  */
 #include "config.h"
 
@@ -769,7 +771,7 @@ test_codec_messages (void)
   }
   {
     CrierAdminSessionInfo info = { (char *) "id1", (char *) "u", (char *) "centrifuge", (char *) "1.2.3.4:5",
-                                   NULL, 1000, 0, 2, 3, 4, -1, 99, -1 };
+                                   NULL, 1000, 0, 2, 3, 4, -1, 99, -1, 0, NAN };
     g_autoptr(JsonNode) a = crier_admin_session_info_to_json (&info);
     g_autoptr(CrierAdminSessionInfo) b = crier_admin_session_info_from_json (a, &error);
 
@@ -779,6 +781,49 @@ test_codec_messages (void)
     g_assert_cmpint (b->bytes_in, ==, -1);
     g_assert_cmpint (b->bytes_out, ==, 99);
     g_assert_cmpuint (b->subscriptions, ==, 2);
+    /* Unknown last activity and RTT travel as null and come back unknown. */
+    g_assert_true (json_object_get_null_member (json_node_get_object (a), "last_activity_at"));
+    g_assert_true (json_object_get_null_member (json_node_get_object (a), "ping_rtt_ms"));
+    g_assert_cmpint (b->last_activity_at, ==, 0);
+    g_assert_true (isnan (b->ping_rtt_ms));
+  }
+  {
+    CrierAdminSessionInfo info = { (char *) "id2", (char *) "", (char *) "websocket", NULL,
+                                   NULL, 1000, 0, 0, 0, 0, 10, 20, 0, 1700000000123, 2.5 };
+    g_autoptr(JsonNode) a = crier_admin_session_info_to_json (&info);
+    g_autoptr(CrierAdminSessionInfo) b = crier_admin_session_info_from_json (a, &error);
+    JsonObject *o = json_node_get_object (a);
+
+    g_assert_no_error (error);
+    g_assert_cmpint (json_object_get_int_member (o, "last_activity_at"), ==, 1700000000123);
+    g_assert_cmpfloat (json_object_get_double_member (o, "ping_rtt_ms"), ==, 2.5);
+    g_assert_cmpint (b->last_activity_at, ==, 1700000000123);
+    g_assert_cmpfloat (b->ping_rtt_ms, ==, 2.5);
+
+    /* An older server leaves both out: unknown, not an error. */
+    json_object_remove_member (o, "last_activity_at");
+    json_object_remove_member (o, "ping_rtt_ms");
+    g_clear_pointer (&b, crier_admin_session_info_free);
+    b = crier_admin_session_info_from_json (a, &error);
+    g_assert_no_error (error);
+    g_assert_cmpint (b->last_activity_at, ==, 0);
+    g_assert_true (isnan (b->ping_rtt_ms));
+
+    /* Bad values are named. */
+    json_object_set_double_member (o, "ping_rtt_ms", -1);
+    g_assert_null (crier_admin_session_info_from_json (a, &error));
+    g_assert_error (error, CRIER_ADMIN_ERROR, CRIER_ADMIN_ERROR_INVALID_REPLY);
+    g_assert_nonnull (strstr (error->message, "ping_rtt_ms"));
+    g_clear_error (&error);
+    json_object_set_string_member (o, "ping_rtt_ms", "fast");
+    g_assert_null (crier_admin_session_info_from_json (a, &error));
+    g_assert_nonnull (strstr (error->message, "ping_rtt_ms"));
+    g_clear_error (&error);
+    json_object_set_null_member (o, "ping_rtt_ms");
+    json_object_set_int_member (o, "last_activity_at", -5);
+    g_assert_null (crier_admin_session_info_from_json (a, &error));
+    g_assert_nonnull (strstr (error->message, "last_activity_at"));
+    g_clear_error (&error);
   }
   {
     CrierAdminChannelInfo info = { (char *) "news", 3, NAN, 12, (char *) "ep" };
@@ -1182,6 +1227,123 @@ test_tcp_token (void)
 
 /* ---- commands ------------------------------------------------------------- */
 
+/* [admin] request_timeout: a TCP peer that does not send a whole request
+ * in time is closed and counted, one that does is served, and an open
+ * admin WebSocket is not bound by it. */
+static void
+test_tcp_request_timeout (void)
+{
+  const char * const extra[] = {
+    "admin.token=sekret", "admin.listen=127.0.0.1:0", "admin.request_timeout=400ms", NULL
+  };
+  static const char request[] = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                "Authorization: Bearer sekret\r\nConnection: close\r\n\r\n";
+  Fixture f = { 0 };
+  const CrierAdminTcpStats *stats;
+  guint16 port;
+  int silent, partial;
+  gint64 start;
+  Admin a;
+
+  fixture_start (&f, extra);
+  port = crier_admin_get_tcp_port (fixture_admin (&f));
+  stats = crier_admin_get_tcp_stats (fixture_admin (&f));
+
+  /* An admin WebSocket, opened before and used after the deadline. */
+  admin_init_fd (&a, test_tcp_connect (port));
+  g_assert_true (test_ws_handshake (a.fd, CRIER_ADMIN_PATH, "Authorization: Bearer sekret\r\n"));
+
+  start = g_get_monotonic_time ();
+  silent = test_tcp_connect (port);
+  partial = test_tcp_connect (port);
+  /* Half a request head, then nothing (slowloris). */
+  g_assert_cmpint (send (partial, request, 30, MSG_NOSIGNAL), ==, 30);
+  /* (accepted, not open: under load the sweep may already have closed
+   * them when this looks) */
+  WAIT_UNTIL (stats->accepted == 3);
+  g_assert_true (test_fd_wait_eof (silent, 5000));
+  g_assert_true (test_fd_wait_eof (partial, 5000));
+  /* Not before the limit, and not much after (the tick is 100 ms). */
+  g_assert_cmpint (g_get_monotonic_time () - start, >=, 390 * 1000);
+  g_assert_cmpint (g_get_monotonic_time () - start, <, 3 * G_USEC_PER_SEC);
+  g_assert_cmpuint (stats->request_timeouts, ==, 2);
+  WAIT_UNTIL (stats->open == 1);
+
+  /* A whole request in time is served. */
+  g_assert_cmpuint (test_http_raw (port, request, strlen (request), NULL, NULL), ==, 200);
+  g_assert_cmpuint (stats->request_timeouts, ==, 2);
+
+  {
+    g_autoptr(JsonObject) hello = admin_call (&a, "hello", NULL);
+
+    g_assert_true (json_object_has_member (hello, "node"));
+  }
+  g_assert_cmpuint (stats->request_timeouts, ==, 2);
+  close (silent);
+  close (partial);
+  admin_close (&a);
+  WAIT_UNTIL (stats->open == 0);
+  fixture_stop (&f);
+}
+
+/* [admin] max_connections: connections over the cap are closed at once
+ * and counted; a slot frees when a connection goes. */
+static void
+test_tcp_max_connections (void)
+{
+  const char * const extra[] = {
+    "admin.token=sekret", "admin.listen=127.0.0.1:0", "admin.max_connections=2", NULL
+  };
+  static const char request[] = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                "Authorization: Bearer sekret\r\nConnection: close\r\n\r\n";
+  Fixture f = { 0 };
+  const CrierAdminTcpStats *stats;
+  guint16 port;
+  int held, over;
+  Admin a;
+
+  fixture_start (&f, extra);
+  port = crier_admin_get_tcp_port (fixture_admin (&f));
+  stats = crier_admin_get_tcp_stats (fixture_admin (&f));
+
+  /* One admin WebSocket and one idle connection fill the cap. */
+  admin_init_fd (&a, test_tcp_connect (port));
+  g_assert_true (test_ws_handshake (a.fd, CRIER_ADMIN_PATH, "Authorization: Bearer sekret\r\n"));
+  held = test_tcp_connect (port);
+  WAIT_UNTIL (stats->open == 2);
+
+  over = test_tcp_connect (port);
+  g_assert_true (test_fd_wait_eof (over, 5000));
+  close (over);
+  g_assert_cmpuint (stats->refused_cap, ==, 1);
+  g_assert_cmpuint (test_http_raw (port, request, strlen (request), NULL, NULL), ==, 0);
+  g_assert_cmpuint (stats->refused_cap, ==, 2);
+  /* The Unix socket has no cap. */
+  {
+    g_autoptr(JsonObject) hello = NULL;
+    Admin local;
+
+    admin_open (&local, f.socket_path);
+    hello = admin_call (&local, "hello", NULL);
+    g_assert_true (json_object_has_member (hello, "node"));
+    admin_close (&local);
+  }
+
+  /* A slot frees when a connection goes; the WebSocket still works. */
+  close (held);
+  WAIT_UNTIL (stats->open == 1);
+  g_assert_cmpuint (test_http_raw (port, request, strlen (request), NULL, NULL), ==, 200);
+  {
+    g_autoptr(JsonObject) hello = admin_call (&a, "hello", NULL);
+
+    g_assert_true (json_object_has_member (hello, "node"));
+  }
+  admin_close (&a);
+  WAIT_UNTIL (stats->open == 0);
+  g_assert_cmpuint (stats->refused_cap, ==, 2);
+  fixture_stop (&f);
+}
+
 static guint
 close_code_of (Client *c)
 {
@@ -1449,6 +1611,100 @@ test_watch_sessions (void)
   fixture_stop (&f);
 }
 
+/* inspect_session's last activity follows what the client sends, and its
+ * ping RTT appears once the client has answered a protocol ping. */
+static gint64
+inspect_last_activity (Admin      *a,
+                       const char *id,
+                       double     *rtt_ms)
+{
+  g_autofree char *params = g_strdup_printf ("{\"session\":\"%s\"}", id);
+  g_autoptr(JsonObject) r = admin_call (a, "inspect_session", params);
+  JsonNode *rtt = json_object_get_member (r, "ping_rtt_ms");
+  JsonNode *at = json_object_get_member (r, "last_activity_at");
+
+  g_assert_nonnull (rtt);
+  g_assert_nonnull (at);
+  *rtt_ms = JSON_NODE_HOLDS_NULL (rtt) ? NAN : json_node_get_double (rtt);
+  return JSON_NODE_HOLDS_NULL (at) ? 0 : json_node_get_int (at);
+}
+
+static void
+test_inspect_activity_rtt (void)
+{
+  /* Pings every second; a pong is due within 0.9 s. */
+  const char * const extra[] = { "websocket.pong_timeout=900ms", "websocket.ping_interval=1s", NULL };
+  g_autoptr(GByteArray) payload = g_byte_array_new ();
+  Fixture f = { 0 };
+  Admin a;
+  Client *c;
+  gint64 before = g_get_real_time () / 1000;
+  gint64 first, second, third = 0;
+  double rtt = 0;
+  guint8 op = 0;
+  gboolean pinged = FALSE;
+
+  fixture_start (&f, extra);
+  admin_open (&a, f.socket_path);
+  c = client_new (f.server, "news");
+
+  /* No ping answered yet: RTT unknown; activity is the connect/subscribe. */
+  first = inspect_last_activity (&a, c->client, &rtt);
+  g_assert_true (isnan (rtt));
+  g_assert_cmpint (first, >=, before - 1000);
+  g_assert_cmpint (first, <=, g_get_real_time () / 1000);
+
+  /* A command moves it. */
+  iterate_for (30);
+  client_command (c, "subscribe", "{\"channel\":\"other\"}");
+  second = inspect_last_activity (&a, c->client, &rtt);
+  g_assert_cmpint (second, >, first);
+
+  /* Wait for the server's ping ("{}") and answer it. */
+  for (guint i = 0; i < 20 && !pinged; i++)
+    {
+      g_assert_true (test_ws_read_frame (c->fd, &op, payload, 3000));
+      pinged = op == CRIER_WS_OP_TEXT && payload->len == 2 && memcmp (payload->data, "{}", 2) == 0;
+    }
+  g_assert_true (pinged);
+  iterate_for (20);
+  test_ws_send (c->fd, CRIER_WS_OP_TEXT, TRUE, "{}", 2);
+  for (guint i = 0; i < 100 && isnan (rtt); i++)
+    {
+      iterate_for (10);
+      third = inspect_last_activity (&a, c->client, &rtt);
+    }
+  g_test_message ("ping rtt %.3f ms", rtt);
+  /* The pong came at least 20 ms after the ping, within the pong timeout. */
+  g_assert_true (isfinite (rtt));
+  g_assert_cmpfloat (rtt, >=, 15);
+  g_assert_cmpfloat (rtt, <, 900);
+  g_assert_cmpint (third, >, second);
+
+  /* list_sessions carries the same fields. */
+  {
+    g_autoptr(JsonObject) r = admin_call (&a, "list_sessions", NULL);
+    JsonObject *s = json_array_get_object_element (json_object_get_array_member (r, "sessions"), 0);
+
+    g_assert_true (json_object_has_member (s, "last_activity_at"));
+    g_assert_false (json_object_get_null_member (s, "ping_rtt_ms"));
+  }
+
+  client_free (c);
+  admin_close (&a);
+  fixture_stop (&f);
+}
+
+/* A sample's latency_p99_ms, -inf when null. */
+static double
+stats_p99 (JsonObject *s)
+{
+  JsonNode *n = json_object_get_member (s, "latency_p99_ms");
+
+  g_assert_nonnull (n);
+  return JSON_NODE_HOLDS_NULL (n) ? -INFINITY : json_node_get_double (n);
+}
+
 /* The stats stream shows real traffic within 2 s. */
 static void
 test_stats_stream (void)
@@ -1458,6 +1714,7 @@ test_stats_stream (void)
   Client *clients[3];
   gint64 start;
   gboolean seen = FALSE;
+  double p99 = -INFINITY;
 
   fixture_start (&f, NULL);
   admin_open (&a, f.socket_path);
@@ -1475,9 +1732,16 @@ test_stats_stream (void)
       g_autoptr(JsonObject) r = admin_call (&a, "broadcast", "{\"channels\":[\"news\"],\"data\":\"1\"}");
     }
   start = g_get_monotonic_time ();
-  /* Drop the stats that arrived before the traffic. */
+  /* Drop the stats that arrived before the traffic (a sample taken while
+   * the broadcasts went out may hold their latency). */
   while (!g_queue_is_empty (&a.events))
-    json_node_unref (g_queue_pop_head (&a.events));
+    {
+      g_autoptr(JsonNode) node = g_queue_pop_head (&a.events);
+      JsonObject *ev = json_node_get_object (node);
+
+      if (json_object_has_member (ev, "stats"))
+        p99 = MAX (p99, stats_p99 (json_object_get_object_member (ev, "stats")));
+    }
 
   while (!seen && g_get_monotonic_time () - start < 2 * G_USEC_PER_SEC)
     {
@@ -1489,6 +1753,7 @@ test_stats_stream (void)
         break;
       s = json_object_get_object_member (ev, "stats");
       totals = json_object_get_object_member (s, "totals");
+      p99 = MAX (p99, stats_p99 (s));
       if (json_object_get_double_member (s, "connections") == 3 &&
           json_object_get_int_member (totals, "publications") >= 5 &&
           json_object_get_int_member (totals, "deliveries") >= 15 &&
@@ -1499,6 +1764,12 @@ test_stats_stream (void)
   g_test_message ("stats reflected the traffic after %" G_GINT64_FORMAT " ms",
                   (g_get_monotonic_time () - start) / 1000);
   g_assert_true (seen);
+  /* The hub's histogram gives a real p99 for the interval of the
+   * deliveries (publish to hand-over on one loop: well under a second). */
+  g_test_message ("latency p99 %.3f ms", p99);
+  g_assert_true (isfinite (p99));
+  g_assert_cmpfloat (p99, >, 0);
+  g_assert_cmpfloat (p99, <, 1000);
 
   for (guint i = 0; i < G_N_ELEMENTS (clients); i++)
     client_free (clients[i]);
@@ -1712,6 +1983,28 @@ test_alert_listener_cap (void)
   }
   for (guint i = 0; i < G_N_ELEMENTS (fds); i++)
     close (fds[i]);
+
+  /* No more refusals: the rule resolves it after 10 calm samples, live. */
+  {
+    gint64 start = g_get_monotonic_time ();
+    g_autoptr(JsonObject) ev = admin_wait_event (&a, "alert_resolved", 20000);
+    JsonObject *alert;
+
+    g_assert_nonnull (ev);
+    g_test_message ("resolved after %" G_GINT64_FORMAT " ms", (g_get_monotonic_time () - start) / 1000);
+    alert = json_object_get_object_member (ev, "alert");
+    g_assert_cmpstr (json_object_get_string_member (alert, "metric"), ==, "refusals_per_s");
+    g_assert_cmpint (json_object_get_int_member (alert, "end_time"), >=,
+                     json_object_get_int_member (alert, "start_time"));
+    /* Hysteresis: not at the first calm sample. */
+    g_assert_cmpint (g_get_monotonic_time () - start, >=, 5 * G_USEC_PER_SEC);
+  }
+  {
+    g_autoptr(JsonObject) alerts = admin_call (&a, "list_alerts", NULL);
+
+    g_assert_cmpuint (json_array_get_length (json_object_get_array_member (alerts, "active")), ==, 0);
+    g_assert_cmpuint (json_array_get_length (json_object_get_array_member (alerts, "recent")), ==, 1);
+  }
   admin_close (&a);
   fixture_stop (&f);
 }
@@ -1891,9 +2184,12 @@ main (int   argc,
   g_test_add_func ("/admin/socket/uid-check", test_peer_uid_check);
   g_test_add_func ("/admin/socket/other-uid-refused", test_peer_other_uid_refused);
   g_test_add_func ("/admin/tcp/token", test_tcp_token);
+  g_test_add_func ("/admin/tcp/request-timeout", test_tcp_request_timeout);
+  g_test_add_func ("/admin/tcp/max-connections", test_tcp_max_connections);
   g_test_add_func ("/admin/commands", test_commands);
   g_test_add_func ("/admin/watch-sessions", test_watch_sessions);
   g_test_add_func ("/admin/stats-stream", test_stats_stream);
+  g_test_add_func ("/admin/inspect/activity-rtt", test_inspect_activity_rtt);
   g_test_add_func ("/admin/paging", test_paging);
   g_test_add_func ("/admin/alerts/listener-cap", test_alert_listener_cap);
   g_test_add_func ("/admin/metrics", test_metrics);
