@@ -8,6 +8,8 @@
 
 #include "crier-session-item.h"
 
+#include <math.h>
+
 struct _CrierSessionItem
 {
   GObject  parent_instance;
@@ -25,6 +27,8 @@ struct _CrierSessionItem
   gint64   bytes_in;
   gint64   bytes_out;
   gint64   queued_bytes;
+  gint64   last_activity_at;   /* Unix ms, 0 unknown */
+  double   ping_rtt_ms;        /* -1 unknown (a NaN cannot be a GParamSpec default) */
   char    *search_key;   /* casefolded user, transport and remote */
 };
 
@@ -45,6 +49,8 @@ enum {
   PROP_BYTES_IN,
   PROP_BYTES_OUT,
   PROP_QUEUED_BYTES,
+  PROP_LAST_ACTIVITY_AT,
+  PROP_PING_RTT_MS,
   PROP_SEARCH_KEY,
   N_PROPS
 };
@@ -89,6 +95,8 @@ crier_session_item_get_property (GObject    *object,
     case PROP_BYTES_IN: g_value_set_int64 (value, self->bytes_in); break;
     case PROP_BYTES_OUT: g_value_set_int64 (value, self->bytes_out); break;
     case PROP_QUEUED_BYTES: g_value_set_int64 (value, self->queued_bytes); break;
+    case PROP_LAST_ACTIVITY_AT: g_value_set_int64 (value, self->last_activity_at); break;
+    case PROP_PING_RTT_MS: g_value_set_double (value, self->ping_rtt_ms); break;
     case PROP_SEARCH_KEY: g_value_set_string (value, self->search_key); break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -125,6 +133,12 @@ crier_session_item_class_init (CrierSessionItemClass *klass)
     g_param_spec_int64 ("bytes-out", NULL, NULL, -1, G_MAXINT64, -1, flags);
   properties[PROP_QUEUED_BYTES] =
     g_param_spec_int64 ("queued-bytes", NULL, NULL, -1, G_MAXINT64, -1, flags);
+  /* Unix ms of the last bytes read from the client; 0 unknown. */
+  properties[PROP_LAST_ACTIVITY_AT] =
+    g_param_spec_int64 ("last-activity-at", NULL, NULL, 0, G_MAXINT64, 0, flags);
+  /* The last ping's round trip in ms; -1 when the transport has none. */
+  properties[PROP_PING_RTT_MS] =
+    g_param_spec_double ("ping-rtt-ms", NULL, NULL, -1, G_MAXDOUBLE, -1, flags);
 
   /**
    * CrierSessionItem:search-key:
@@ -142,6 +156,7 @@ static void
 crier_session_item_init (CrierSessionItem *self)
 {
   self->bytes_in = self->bytes_out = self->queued_bytes = -1;
+  self->ping_rtt_ms = -1;
 }
 
 CrierSessionItem *
@@ -206,6 +221,10 @@ crier_session_item_update (CrierSessionItem            *self,
       SET_NUMBER (self, bytes_in, info->bytes_in, PROP_BYTES_IN);
       SET_NUMBER (self, bytes_out, info->bytes_out, PROP_BYTES_OUT);
       SET_NUMBER (self, queued_bytes, info->queued_bytes, PROP_QUEUED_BYTES);
+      SET_NUMBER (self, last_activity_at, info->last_activity_at, PROP_LAST_ACTIVITY_AT);
+      SET_NUMBER (self, ping_rtt_ms,
+                  isnan (info->ping_rtt_ms) || info->ping_rtt_ms < 0 ? -1 : info->ping_rtt_ms,
+                  PROP_PING_RTT_MS);
     }
 
   {

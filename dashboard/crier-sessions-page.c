@@ -19,6 +19,7 @@
 #include "crier-format.h"
 
 #include <glib/gi18n.h>
+#include <math.h>
 
 #define CHANNEL_SEARCH_PAGES 10
 
@@ -94,6 +95,23 @@ crier_sessions_page_format_time (gpointer unused,
                                  gint64   unix_ms)
 {
   return crier_format_time (unix_ms);
+}
+
+/* Unix s of the token's expiry; 0 = the token never expires. */
+static char *
+crier_sessions_page_format_expiry (gpointer unused,
+                                   gint64   unix_s)
+{
+  if (unix_s <= 0)
+    return g_strdup (C_("token expiry", "Never"));
+  return crier_format_time (unix_s * 1000);
+}
+
+static char *
+crier_sessions_page_format_rtt (gpointer unused,
+                                double   ms)
+{
+  return crier_format_value (ms < 0 ? NAN : ms, "ms");  /* -1: unknown, "—" */
 }
 
 static char *
@@ -704,6 +722,8 @@ crier_sessions_page_class_init (CrierSessionsPageClass *klass)
   gtk_widget_class_bind_template_callback (widget_class, crier_sessions_page_format_user);
   gtk_widget_class_bind_template_callback (widget_class, crier_sessions_page_format_bytes);
   gtk_widget_class_bind_template_callback (widget_class, crier_sessions_page_format_time);
+  gtk_widget_class_bind_template_callback (widget_class, crier_sessions_page_format_expiry);
+  gtk_widget_class_bind_template_callback (widget_class, crier_sessions_page_format_rtt);
   gtk_widget_class_bind_template_callback (widget_class, crier_sessions_page_format_count);
   gtk_widget_class_bind_template_callback (widget_class, crier_sessions_page_format_n_sessions);
 

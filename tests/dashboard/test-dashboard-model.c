@@ -63,6 +63,7 @@ info_new (const char *id,
   info->bytes_in = 10;
   info->bytes_out = bytes_out;
   info->queued_bytes = 0;
+  info->ping_rtt_ms = NAN;
   return info;
 }
 
@@ -165,6 +166,45 @@ test_session_list_updates (void)
   /* The same values again: nothing. */
   crier_session_list_add (list, newer);
   g_assert_cmpuint (notified->len, ==, 1);
+}
+
+/* inspect_session's last activity and ping RTT reach the item; an
+ * unknown RTT (NaN in the protocol) is -1 on the item. */
+static void
+test_session_item_inspect_fields (void)
+{
+  g_autoptr(CrierSessionList) list = crier_session_list_new ();
+  g_autoptr(GPtrArray) notified = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(CrierAdminSessionInfo) first = info_new ("a", "alice", 1);
+  g_autoptr(CrierAdminSessionInfo) inspected = info_new ("a", "alice", 1);
+  g_autoptr(CrierSessionItem) item = NULL;
+  gint64 last_activity_at = -1;
+  double rtt = 0;
+
+  crier_session_list_add (list, first);
+  item = g_list_model_get_item (G_LIST_MODEL (list), 0);
+  g_object_get (item, "last-activity-at", &last_activity_at, "ping-rtt-ms", &rtt, NULL);
+  g_assert_cmpint (last_activity_at, ==, 0);
+  g_assert_cmpfloat (rtt, ==, -1);
+
+  g_signal_connect (item, "notify", G_CALLBACK (notify_count_cb), notified);
+  crier_session_list_add (list, first);
+  g_assert_cmpuint (notified->len, ==, 0);
+
+  inspected->last_activity_at = 1795866701456;
+  inspected->ping_rtt_ms = 0.25;
+  crier_session_list_add (list, inspected);
+  g_assert_cmpuint (notified->len, ==, 2);
+  g_object_get (item, "last-activity-at", &last_activity_at, "ping-rtt-ms", &rtt, NULL);
+  g_assert_cmpint (last_activity_at, ==, 1795866701456);
+  g_assert_cmpfloat (rtt, ==, 0.25);
+
+  /* The RTT becomes unknown again (another transport's view): notified. */
+  inspected->ping_rtt_ms = NAN;
+  crier_session_list_add (list, inspected);
+  g_assert_cmpuint (notified->len, ==, 3);
+  g_object_get (item, "ping-rtt-ms", &rtt, NULL);
+  g_assert_cmpfloat (rtt, ==, -1);
 }
 
 static void
@@ -668,6 +708,7 @@ main (int   argc,
 
   g_test_add_func ("/dashboard/model/session-list/inserts", test_session_list_inserts);
   g_test_add_func ("/dashboard/model/session-list/updates", test_session_list_updates);
+  g_test_add_func ("/dashboard/model/session-item/inspect-fields", test_session_item_inspect_fields);
   g_test_add_func ("/dashboard/model/session-list/removals", test_session_list_removals);
   g_test_add_func ("/dashboard/model/session-list/resync", test_session_list_resync);
   g_test_add_func ("/dashboard/model/session-list/large-batch", test_session_list_large_batch);
