@@ -2426,6 +2426,16 @@ crier_admin_get_n_clients (CrierAdmin *self)
   return self->clients->len;
 }
 
+guint
+crier_admin_get_n_connections (CrierAdmin *self)
+{
+  CrierMetricsAdminUsage usage;
+
+  g_return_val_if_fail (self != NULL, 0);
+  admin_usage (self, &usage);
+  return usage.connections;
+}
+
 void
 crier_admin_set_tls_certificate (CrierAdmin      *self,
                                  GTlsCertificate *certificate)

@@ -62,6 +62,8 @@ const char   *crier_admin_get_socket_path  (CrierAdmin         *admin);
 guint16       crier_admin_get_tcp_port     (CrierAdmin         *admin);
 CrierMetrics *crier_admin_get_metrics      (CrierAdmin         *admin);
 guint         crier_admin_get_n_clients    (CrierAdmin         *admin);
+/* Admin WebSockets open on the engine (what client counts leave out). */
+guint         crier_admin_get_n_connections (CrierAdmin        *admin);
 const CrierAdminTcpStats *
               crier_admin_get_tcp_stats    (CrierAdmin         *admin);
 /* [tls] admin: the certificate of the TCP listener; new connections use

@@ -11,6 +11,7 @@
 
 #include <string.h>
 
+#include "crier-admin.h"
 #include "crier-engine.h"
 #include "crier-hub.h"
 #include "crier-listener.h"
@@ -90,7 +91,12 @@ self_info (CrierCluster *self)
   info->version = g_strdup (PACKAGE_VERSION);
   info->uptime = crier_server_get_uptime (self->server);
   info->updated_at = g_get_real_time () / 1000;
+  /* Client connections, as the stats sample counts them: the admin
+   * socket's own WebSockets (a dashboard watching) are not clients. */
   info->connections = crier_engine_get_n_conns (crier_server_get_engine (self->server));
+  if (crier_server_get_admin (self->server) != NULL)
+    info->connections -= MIN (info->connections,
+                              crier_admin_get_n_connections (crier_server_get_admin (self->server)));
   info->sessions = hs->sessions;
   info->channels = hs->channels;
   info->publications_per_s = self->publications_per_s;

@@ -121,11 +121,9 @@ node_connections (GStrv lines)
   return connections != NULL ? g_ascii_strtoull (connections, NULL, 10) : 0;
 }
 
-/* The two clients, and the tile's total agrees with the row.  crierd's
- * list_nodes counts every engine connection, the dashboard's own admin
- * connection included (its stats sample excludes it), so one more is
- * allowed; that the count follows real clients is checked when one
- * leaves. */
+/* The two clients, exactly (the dashboard's own admin connection is no
+ * client, as in the stats sample), and the tile's total agrees with the
+ * row. */
 static gboolean
 single_ok (GStrv    lines,
            gpointer data)
@@ -133,7 +131,7 @@ single_ok (GStrv    lines,
   g_autofree char *total = dash_value_of (lines, "nodes", "total-connections");
   guint64 connections = node_connections (lines);
 
-  return (connections == 2 || connections == 3) &&
+  return connections == 2 &&
          g_ascii_strtoull (total, NULL, 10) == connections;
 }
 
@@ -221,10 +219,10 @@ redis_ok (GStrv    lines,
         b_connections = g_strndup (c + strlen ("connections="), strcspn (c + strlen ("connections="), " "));
       }
 
-  /* B: its client (nobody watches B); the total: both rows, A holding
-   * at most the dashboard's admin connection (see single_ok ()). */
+  /* B: its client; A: none (the dashboard's admin connection is no
+   * client); the total: both rows. */
   return g_strcmp0 (n, "2") == 0 && g_strcmp0 (b_connections, "1") == 0 &&
-         (g_strcmp0 (total, "1") == 0 || g_strcmp0 (total, "2") == 0);
+         g_strcmp0 (total, "1") == 0;
 }
 
 static void
