@@ -138,27 +138,52 @@
   "  return len, bytes\n" \
   "end\n"
 
+/* Shared by the stream scripts: the channel's epoch, after checking that
+ * the stream was written by this server process (field r of the meta hash
+ * = INFO run_id, ARGV run; "" = unknown, not checked).  A stream written
+ * by another process came from a replica promoted by a failover, or from a
+ * restart that reloaded a snapshot: the last publications the subscribers
+ * saw may be missing here, and this server would hand their offsets out
+ * again under the same epoch.  Such a stream gets the new epoch @fresh
+ * (its publications and position dropped, as after a data loss), so that
+ * every client positioned in it learns it was not recovered.  A meta hash
+ * without r (written before r was kept) is adopted.  Returns the epoch and
+ * whether it is new; with @create false an absent stream stays absent
+ * (epoch false). */
+#define LUA_CONTINUITY \
+  "local function continuity(stream, meta, run, fresh, create)\n" \
+  "  local m = redis.call('hmget', meta, 'e', 'r')\n" \
+  "  if m[1] then\n" \
+  "    if run == '' or m[2] == run then return m[1], false end\n" \
+  "    if not m[2] then redis.call('hset', meta, 'r', run); return m[1], false end\n" \
+  "  elseif not create then\n" \
+  "    return false, false\n" \
+  "  end\n" \
+  "  redis.call('del', stream, meta)\n" \
+  "  redis.call('hset', meta, 'e', fresh)\n" \
+  "  if run ~= '' then redis.call('hset', meta, 'r', run) end\n" \
+  "  return fresh, true\n" \
+  "end\n"
+
 /* Publish with history.
  * KEYS: stream, meta.
  * ARGV: 1 PUB/SUB channel, 2 history size, 3 history TTL ms (0 = none),
  *       4 max bytes (0 = none), 5 meta TTL ms (0 = none), 6 epoch for a new
  *       stream, 7 time ms (publisher's wall clock, also "now"),
  *       8 pub->size, 9 rest of the message head ("<time> <origin> <mono>
- *       <info_len>"), 10 info ("" = none), 11 data.
+ *       <info_len>"), 10 info ("" = none), 11 data, 12 the server's run_id
+ *       ("" = unknown).
  * Returns {offset, epoch}. */
 static const char publish_lua[] =
   LUA_TRIM
+  LUA_CONTINUITY
   "local stream, meta = KEYS[1], KEYS[2]\n"
   "local max_len, ttl, max_bytes = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])\n"
   "local meta_ttl, now = tonumber(ARGV[5]), tonumber(ARGV[7])\n"
   "local size, info, data = ARGV[8], ARGV[10], ARGV[11]\n"
-  "local epoch = redis.call('hget', meta, 'e')\n"
+  "local epoch, fresh = continuity(stream, meta, ARGV[12], ARGV[6], true)\n"
   "local bytes = 0\n"
-  "if not epoch then\n"
-  "  epoch = ARGV[6]\n"
-  "  redis.call('del', stream, meta)\n"
-  "  redis.call('hset', meta, 'e', epoch)\n"
-  "elseif redis.call('exists', stream) == 1 then\n"
+  "if not fresh and redis.call('exists', stream) == 1 then\n"
   "  bytes = tonumber(redis.call('hget', meta, 'b') or '0')\n"
   "end\n"
   "local offset = redis.call('hincrby', meta, 'o', 1)\n"
@@ -185,15 +210,19 @@ static const char publish_lua[] =
 /* History.
  * KEYS: stream, meta.
  * ARGV: 1 limit (-1 all, 0 position only), 2 since offset ("" = none),
- *       3 reverse ("1"/"0"), 4 now (wall clock ms).
+ *       3 reverse ("1"/"0"), 4 now (wall clock ms), 5 the server's run_id
+ *       ("" = unknown), 6 epoch if the stream must start again (see
+ *       continuity), 7 meta TTL ms (0 = none).
  * Returns {top offset, epoch, entries as XRANGE gives them}. */
 static const char history_lua[] =
   LUA_TRIM
+  LUA_CONTINUITY
   "local stream, meta = KEYS[1], KEYS[2]\n"
   "local limit, reverse, now = tonumber(ARGV[1]), ARGV[3] == '1', tonumber(ARGV[4])\n"
-  "local m = redis.call('hmget', meta, 'o', 'e')\n"
-  "local top, epoch = m[1] or '0', m[2] or ''\n"
-  "if epoch == '' then return {'0', '', {}} end\n"
+  "local epoch, fresh = continuity(stream, meta, ARGV[5], ARGV[6], false)\n"
+  "if not epoch then return {'0', '', {}} end\n"
+  "if fresh and tonumber(ARGV[7]) > 0 then redis.call('pexpire', meta, tonumber(ARGV[7])) end\n"
+  "local top = redis.call('hget', meta, 'o') or '0'\n"
   "local len = redis.call('xlen', stream)\n"
   "if len > 0 then\n"
   "  local left, bytes = trim(stream, len, tonumber(redis.call('hget', meta, 'b') or '0'),\n"
@@ -378,6 +407,7 @@ typedef enum
   STEP_AUTH,
   STEP_SELECT,
   STEP_ROLE,
+  STEP_INFO,                 /* command: the server's run_id */
   STEP_SCRIPT_LOAD,
 } HandshakeStep;
 
@@ -443,6 +473,13 @@ struct _RedisBroker
   char            *channel_prefix;   /* "P.ch." */
   gsize            channel_prefix_len;
   char            *script_sha[N_SCRIPTS];
+  /* INFO run_id of the server the command connection uses ("" when INFO
+   * is not allowed), and of the one it used before (NULL before the first
+   * connect).  Scripts get it to detect a stream another server process
+   * wrote (failover, restart): see LUA_CONTINUITY. */
+  char            *run_id;
+  char            *last_run_id;
+  gboolean         info_warned;
 
   Link             command;
   Link             pubsub;
@@ -2294,6 +2331,13 @@ link_handshake (Link *link)
 
           ok = link_send_handshake (link, STEP_ROLE, 1, role, NULL);
         }
+      if (ok && link->role == LINK_COMMAND)
+        {
+          const char *info[2] = { "INFO", "server" };
+
+          g_clear_pointer (&self->run_id, g_free);
+          ok = link_send_handshake (link, STEP_INFO, 2, info, NULL);
+        }
       for (guint i = 0; ok && link->role == LINK_COMMAND && i < N_SCRIPTS; i++)
         {
           const char *load[3] = { "SCRIPT", "LOAD", script_sources[i] };
@@ -2304,6 +2348,50 @@ link_handshake (Link *link)
 
   if (!ok)
     link_fail (link, "cannot send the handshake");
+}
+
+/* The run_id field of an INFO reply, or NULL. */
+static char *
+info_run_id (const char *info)
+{
+  const char *p = strstr (info, "run_id:");
+  gsize len;
+
+  if (p == NULL || (p != info && p[-1] != '\n'))
+    return NULL;
+  p += strlen ("run_id:");
+  len = strcspn (p, "\r\n");
+  return len > 0 && len <= 64 ? g_strndup (p, len) : NULL;
+}
+
+/* The command connection is up on a server: if it is another server
+ * process than before (a failover, a restart), publications may have
+ * been lost with the old one, even with the PUB/SUB connection still up
+ * (on a demoted master, which relays the new master's messages): report
+ * a gap on every channel, so the hub reads the position again, where the
+ * scripts start a new epoch (LUA_CONTINUITY). */
+static void
+run_id_check (RedisBroker *self)
+{
+  GHashTableIter iter;
+  gpointer value;
+
+  if (self->run_id == NULL || self->run_id[0] == '\0')
+    return;
+  /* A PUB/SUB connection not ready yet reports every channel itself once
+   * it has resubscribed: one report per incident. */
+  if (self->last_run_id != NULL && !g_str_equal (self->last_run_id, self->run_id) &&
+      self->pubsub.state == LINK_READY)
+    {
+      g_message ("redis broker: the server changed (run_id %s, was %s): every channel's "
+                 "continuity is checked", self->run_id, self->last_run_id);
+      g_hash_table_iter_init (&iter, self->subs);
+      while (g_hash_table_iter_next (&iter, NULL, &value))
+        if (((ChannelSub *) value)->refs > 0)
+          gap_note (self, ((ChannelSub *) value)->name);
+    }
+  g_free (self->last_run_id);
+  self->last_run_id = g_strdup (self->run_id);
 }
 
 static void
@@ -2328,12 +2416,27 @@ handshake_reply (RedisBroker      *self,
     }
   else if (req->step == STEP_ROLE && g_str_has_prefix (error, "NOPERM"))
     ;   /* an ACL user without ROLE: assume a master */
+  else if (req->step == STEP_INFO)
+    {
+      g_free (self->run_id);
+      self->run_id = error == NULL && reply_is_string (reply) ? info_run_id (reply->str) : NULL;
+      if (self->run_id == NULL)
+        {
+          self->run_id = g_strdup ("");
+          if (!self->info_warned)
+            g_warning ("redis broker: no run_id from INFO server (%s): a failover or restart "
+                       "that loses the last publications cannot be detected; allow INFO to "
+                       "the Redis user", error != NULL ? error : "no run_id field");
+          self->info_warned = TRUE;
+        }
+    }
   else if (error != NULL)
     {
       g_autofree char *reason = g_strdup_printf ("%s: %s",
                                                  req->step == STEP_AUTH ? "AUTH" :
                                                  req->step == STEP_SELECT ? "SELECT" :
                                                  req->step == STEP_ROLE ? "ROLE" :
+                                                 req->step == STEP_INFO ? "INFO" :
                                                  "SCRIPT LOAD", error);
       link_fail (link, reason);
       return;
@@ -2778,6 +2881,7 @@ link_ready (Link *link)
 
   if (link->role == LINK_COMMAND)
     {
+      run_id_check (self);
       self->probe_last_us = 0;   /* probe at the next tick */
       presence_refresh (self);
     }
@@ -2840,6 +2944,7 @@ redis_publish (CrierBroker               *broker,
       argv_take (&argv, wire_head_tail (self, pub));
       argv_add (&argv, pub->info != NULL ? pub->info : "");
       argv_add_len (&argv, data, len);
+      argv_add (&argv, self->run_id != NULL ? self->run_id : "");
       req = argv_request (self, REQ_PUBLISH, SCRIPT_PUBLISH, &argv);
     }
   else
@@ -2911,6 +3016,10 @@ redis_history (CrierBroker               *broker,
                     g_strdup_printf ("%" G_GUINT64_FORMAT, query->since_offset) : g_strdup (""));
   argv_add (&argv, query->reverse ? "1" : "0");
   argv_take (&argv, g_strdup_printf ("%" G_GINT64_FORMAT, now_ms ()));
+  argv_add (&argv, self->run_id != NULL ? self->run_id : "");
+  argv_take (&argv, crier_random_id (4));
+  argv_take (&argv, g_strdup_printf ("%" G_GINT64_FORMAT,
+                                     options != NULL ? MAX (options->meta_ttl_ms, 0) : 0));
   req = argv_request (self, REQ_HISTORY, SCRIPT_HISTORY, &argv);
   req->channel = g_strdup (channel);
   req->func = func;
@@ -3166,6 +3275,21 @@ redis_is_healthy (CrierBroker *broker)
 }
 
 static void
+redis_note_gap (CrierBroker *broker,
+                const char  *channel)
+{
+  RedisBroker *self = (RedisBroker *) broker;
+
+  g_return_if_fail (channel != NULL);
+
+  if (self->freeing)
+    return;
+  /* Flushed from the next tick (or link_ready), never from here: the
+   * history read that failed may fail again at once. */
+  gap_note (self, channel);
+}
+
+static void
 redis_free (CrierBroker *broker)
 {
   RedisBroker *self = (RedisBroker *) broker;
@@ -3215,6 +3339,8 @@ redis_free (CrierBroker *broker)
   g_free (self->channel_prefix);
   for (guint i = 0; i < N_SCRIPTS; i++)
     g_free (self->script_sha[i]);
+  g_free (self->run_id);
+  g_free (self->last_run_id);
   g_main_context_unref (self->context);
   g_free (self);
 }
@@ -3235,6 +3361,7 @@ static const CrierBrokerVTable redis_vtable = {
   .tick = redis_tick,
   .memory_bytes = redis_memory_bytes,
   .is_healthy = redis_is_healthy,
+  .note_gap = redis_note_gap,
   .node_id = redis_node_id,
   .node_send = redis_node_send,
   .node_heartbeat = redis_node_heartbeat,

@@ -177,6 +177,10 @@ typedef struct
   /* History bytes held (memory broker) for metrics; -1 if unknown. */
   gint64 (*memory_bytes)  (CrierBroker               *broker);
   gboolean (*is_healthy)  (CrierBroker               *broker);
+  /* Optional: the owner could not close a gap reported through the gap
+   * function (its history read failed): report @channel again later. */
+  void (*note_gap)        (CrierBroker               *broker,
+                           const char                *channel);
 
   /* Cluster (optional, NULL in the memory broker). */
   /* This node's id in the registry and for node messages. */

@@ -574,6 +574,19 @@ gap_position (const CrierHistoryResult *result,
 {
   GapCheck *gc = user_data;
   HubChannel *ch = error == NULL ? g_hash_table_lookup (gc->hub->channels, gc->channel) : NULL;
+  CrierBroker *broker = gc->hub->broker;
+
+  /* The position could not be read (Redis went away again, too many
+   * commands in flight): the gap is still open.  The broker reports it
+   * again later, when it can be read. */
+  if (error != NULL)
+    {
+      g_debug ("gap check of %s failed: %s; retried later", gc->channel, error->message);
+      /* Not hub->channels: this also runs from crier_hub_free, after the
+       * channels are gone (the broker ignores it then). */
+      if (broker->vtable->note_gap != NULL)
+        broker->vtable->note_gap (broker, gc->channel);
+    }
 
   /* Positioned subscribers behind the stream's top (or on another epoch)
    * missed something while the broker link was down: they resubscribe

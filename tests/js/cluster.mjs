@@ -30,11 +30,19 @@ export async function freePort() {
   throw new Error('no free port');
 }
 
-async function waitPing(port, timeout = 5000) {
+/** Waits until the server on @port answers and is the process @proc (not
+ * another test's server that took the port first). */
+async function waitPing(port, proc, timeout = 8000) {
   const end = Date.now() + timeout;
   while (Date.now() < end) {
-    const r = spawnSync('redis-cli', ['-p', String(port), 'PING'], { encoding: 'utf8' });
-    if (r.stdout && r.stdout.trim() === 'PONG') return;
+    if (proc.exitCode !== null || proc.signalCode !== null)
+      throw new Error(`redis-server on ${port} exited (port taken?)`);
+    const r = spawnSync('redis-cli', ['-p', String(port), 'INFO', 'server'], { encoding: 'utf8', timeout: 2000 });
+    const pid = /process_id:(\d+)/.exec(r.stdout ?? '')?.[1];
+    if (pid !== undefined) {
+      if (Number(pid) === proc.pid) return;
+      throw new Error(`port ${port} is used by another redis-server (pid ${pid})`);
+    }
     await sleep(50);
   }
   throw new Error(`redis on ${port} did not answer`);
@@ -52,7 +60,7 @@ export async function startRedis({ port, extra = [] } = {}) {
     async start() {
       proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '',
         '--appendonly', 'no', '--dir', dir, ...extra], { stdio: 'ignore' });
-      await waitPing(port);
+      await waitPing(port, proc);
     },
     signal(sig) { if (proc.exitCode === null && proc.signalCode === null) process.kill(proc.pid, sig); },
     async stop(sig = 'SIGKILL') {
@@ -63,7 +71,7 @@ export async function startRedis({ port, extra = [] } = {}) {
       }
     },
     cli(...args) {
-      return spawnSync('redis-cli', ['-p', String(port), ...args], { encoding: 'utf8' }).stdout.trim();
+      return (spawnSync('redis-cli', ['-p', String(port), ...args], { encoding: 'utf8', timeout: 3000 }).stdout ?? '').trim();
     },
     cleanup() { rmSync(dir, { recursive: true, force: true }); },
   };
@@ -84,12 +92,12 @@ export async function startSentinel(masterPort, name = 'crier') {
     `sentinel parallel-syncs ${name} 1`, '',
   ].join('\n'));
   const proc = spawn('redis-server', [conf, '--sentinel'], { stdio: 'ignore' });
-  await waitPing(port);
+  await waitPing(port, proc);
   return {
     port,
     pid: proc.pid,
     cli(...args) {
-      return spawnSync('redis-cli', ['-p', String(port), ...args], { encoding: 'utf8' }).stdout.trim();
+      return (spawnSync('redis-cli', ['-p', String(port), ...args], { encoding: 'utf8', timeout: 3000 }).stdout ?? '').trim();
     },
     async stop() {
       if (proc.exitCode === null && proc.signalCode === null) {
@@ -155,4 +163,31 @@ export function once(emitter, event, timeout = 10000) {
     const timer = setTimeout(() => reject(new Error(`timed out waiting for ${event}`)), timeout);
     emitter.once(event, (ctx) => { clearTimeout(timer); resolve(ctx); });
   });
+}
+
+/** A client of @node's admin socket (docs/admin-protocol.md): request()
+ * answers a request; events collects pushed events with their arrival time. */
+export async function adminClient(node) {
+  const { default: WebSocket } = await import('ws');
+  const ws = new WebSocket(`ws+unix://${node.adminSocket}:/admin`);
+  await once(ws, 'open');
+  const replies = new Map();
+  const events = [];
+  let id = 0;
+  ws.on('message', (m) => {
+    const v = JSON.parse(m);
+    if (v.id !== undefined) replies.set(v.id, v);
+    else if (v.event !== undefined) events.push({ ...v, at: Date.now() });
+  });
+  const request = async (type, params) => {
+    const n = ++id;
+    ws.send(JSON.stringify(params === undefined ? { id: n, type } : { id: n, type, params }));
+    await waitUntil(() => replies.has(n), { what: `${type} reply` });
+    const r = replies.get(n);
+    replies.delete(n);
+    if (r.error !== undefined) throw new Error(`${type}: ${JSON.stringify(r.error)}`);
+    return r.result;
+  };
+  await request('hello', { protocol: 1 });
+  return { request, events, close: () => ws.close() };
 }

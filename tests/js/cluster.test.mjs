@@ -1,6 +1,9 @@
 // Three crierd nodes sharing one real redis-server (docs/cluster.md): a
 // publication made on node A reaches subscribers on B and C over every
-// transport; a client that moves from A to B recovers what it missed;
+// transport (SDK WebSocket, SSE, HTTP streaming; plain SSE, WebSocket and
+// long poll; uni_websocket); long polls that alternate between A and B
+// with the cursor get every publication once, in order (no stickiness);
+// a client that moves from A to B recovers what it missed;
 // presence is cluster-wide and a SIGKILLed node's presence expires; kick
 // (API disconnect) reaches every node; /emulation is forwarded to the node
 // that owns the session; the admin protocol lists the nodes.
@@ -76,12 +79,38 @@ function plainSse(node, channel) {
   return { es, got, open };
 }
 
-/** Plain long polling on GET /sub/CH, cursor in ETag / If-None-Match. */
-function longPoll(node, channel) {
-  const state = { got: [], stop: false, polls: 0 };
+/** Plain WebSocket on GET /sub/CH (Upgrade): one text frame per payload. */
+function plainWs(node, channel) {
+  const got = [];
+  const ws = new WebSocket(node.url('ws', `/sub/${channel}`));
+  ws.on('message', (m) => got.push(JSON.parse(m)));
+  return { ws, got, open: once(ws, 'open') };
+}
+
+/** uni_websocket: a bare ConnectRequest in cf_connect, server-side
+ * subscriptions from the token's channels claim, bare pushes back. */
+function uniWs(node, channel, user) {
+  const token = hs256({ sub: user, exp: nowSeconds() + 3600, channels: [channel] }, SECRET);
+  const cf = encodeURIComponent(JSON.stringify({ token }));
+  const state = { got: [], connect: null };
+  state.ws = new WebSocket(node.url('ws', `/connection/uni_websocket?cf_connect=${cf}`));
+  state.ws.on('message', (m) => {
+    const v = JSON.parse(m);
+    if (v.connect) state.connect = v.connect;
+    else if (v.channel === channel && v.pub) state.got.push(v.pub);
+  });
+  return state;
+}
+
+/** Plain long polling on GET /sub/CH, cursor in ETag / If-None-Match;
+ * @nodes: one node, or several asked in turn (no stickiness). */
+function longPoll(nodes, channel) {
+  const list = Array.isArray(nodes) ? nodes : [nodes];
+  const state = { got: [], stop: false, polls: 0, byNode: new Map() };
   state.done = (async () => {
     let etag = null;
     while (!state.stop) {
+      const node = list[state.polls % list.length];
       const headers = etag ? { 'If-None-Match': etag } : {};
       const r = await fetch(node.url('http', `/sub/${channel}`), { headers }).catch(() => null);
       if (r === null) break;
@@ -89,7 +118,9 @@ function longPoll(node, channel) {
       etag = r.headers.get('etag') ?? etag;
       if (r.status === 200) {
         const body = await r.json();
-        for (const m of Array.isArray(body) ? body : body.messages ?? []) state.got.push(m.data ?? m);
+        const msgs = Array.isArray(body) ? body : body.messages ?? [];
+        for (const m of msgs) state.got.push(m.data ?? m);
+        state.byNode.set(node.port, (state.byNode.get(node.port) ?? 0) + msgs.length);
       } else await r.arrayBuffer();
     }
   })();
@@ -136,7 +167,11 @@ test('a publication on A reaches B and C over every transport', { skip }, async 
   const plainC = plainSse(nodes.C, ch);
   await plainC.open;
   const pollB = longPoll(nodes.B, ch);
-  await waitUntil(() => pollB.polls >= 1 || true, { what: 'first poll' });
+  const wsPlainC = plainWs(nodes.C, ch);
+  await wsPlainC.open;
+  const uniB = uniWs(nodes.B, ch, 'u4');
+  await waitUntil(() => uniB.connect !== null, { what: 'uni_websocket connected on B' });
+  assert.ok(uniB.connect.subs?.[ch], 'uni_websocket subscribed from the token');
   await sleep(300);   // the long poll is parked and the plain SSE subscribed
 
   for (let i = 1; i <= 10; i++) await api(nodes.A, 'publish', { channel: ch, data: { n: i } });
@@ -150,12 +185,39 @@ test('a publication on A reaches B and C over every transport', { skip }, async 
   assert.deepEqual(plainC.got.map((d) => d.n), want);
   await waitUntil(() => pollB.got.length >= 10, { what: '10 on long-poll B' });
   assert.deepEqual(pollB.got.map((d) => d.n), want);
+  await waitUntil(() => wsPlainC.got.length === 10, { what: '10 on plain WebSocket C' });
+  assert.deepEqual(wsPlainC.got.map((d) => d.n), want, 'plain WebSocket C');
+  await waitUntil(() => uniB.got.length === 10, { what: '10 on uni_websocket B' });
+  assert.deepEqual(uniB.got.map((p) => p.data.n), want, 'uni_websocket B');
+  assert.deepEqual(uniB.got.map((p) => p.offset), want, 'uni_websocket B offsets');
+  wsPlainC.ws.close();
+  uniB.ws.close();
 
   pollB.stop = true;
   plainC.es.close();
   for (const c of [wsB, sseC, streamB]) c.sub.unsubscribe();
   await api(nodes.A, 'publish', { channel: ch, data: { n: 11 } });   // ends the parked poll
   await pollB.done;
+});
+
+test('long polls alternating between A and B get every publication once, in order', { skip }, async () => {
+  const ch = 'hop';
+  const poll = longPoll([nodes.A, nodes.B], ch);
+  await waitUntil(() => poll.polls >= 1, { what: 'first poll answered' });
+  // Published on C while the polls hop: some land while a poll is parked,
+  // some between two polls (caught up from the cursor on the other node).
+  for (let i = 1; i <= 20; i++) {
+    await api(nodes.C, 'publish', { channel: ch, data: { n: i } });
+    await sleep(i % 3 === 0 ? 60 : 5);
+  }
+  await waitUntil(() => poll.got.length >= 20, { what: '20 long-polled' });
+  poll.stop = true;
+  await api(nodes.C, 'publish', { channel: ch, data: { n: 21 } });   // ends the parked poll
+  await poll.done;
+  assert.deepEqual(poll.got.map((d) => d.n).filter((n) => n <= 20), [...Array(20).keys()].map((i) => i + 1));
+  assert.ok(poll.polls >= 4, `several polls (${poll.polls})`);
+  const served = [...poll.byNode.entries()].filter(([, n]) => n > 0).map(([port]) => port);
+  assert.deepEqual(served.sort(), [nodes.A.port, nodes.B.port].sort(), 'both nodes answered with publications');
 });
 
 test('a client that moves from A to B recovers what it missed', { skip }, async () => {
