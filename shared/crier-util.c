@@ -349,8 +349,14 @@ crier_json_single_value (const char *text,
         {
           if (c == '\\')
             {
-              gsize n = p + 1 < end && p[1] == 'u' ? crier_json_unicode_escape_len (p, end, NULL) : 2;
+              gsize n;
 
+              /* Only JSON's escapes: json-glib 1.6 (GScanner) also takes
+               * C's, such as octal "\200", and turns them into bytes
+               * that are not UTF-8, which crierd would then send on. */
+              if (p + 1 >= end || strchr ("\"\\/bfnrtu", p[1]) == NULL || p[1] == '\0')
+                return FALSE;
+              n = p[1] == 'u' ? crier_json_unicode_escape_len (p, end, NULL) : 2;
               if (n == 0)
                 return FALSE;
               p += n - 1;

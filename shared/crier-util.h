@@ -31,11 +31,13 @@ gboolean  crier_parse_size         (const char  *text,
                                     gint64      *out_bytes);
 
 /* TRUE when @text holds exactly one JSON value by its shape (brackets
- * balanced outside strings, nothing but white space after it) and every
- * \u escape in its strings is four hex digits with UTF-16 surrogates only
- * in well-formed pairs.  Not a validator: it guards json-glib 1.6's parser,
- * which leaks every top-level value but the last of an input like "{}{}"
- * and the string it was reading at a malformed surrogate pair; call it on
+ * balanced outside strings, nothing but white space after it), every
+ * escape in its strings is one of JSON's (json-glib 1.6 also decodes C's
+ * octal and other escapes into bytes that are not UTF-8), and every \u
+ * escape is four hex digits with UTF-16 surrogates only in well-formed
+ * pairs.  Not a validator: it guards json-glib 1.6's parser, which leaks
+ * every top-level value but the last of an input like "{}{}" and the
+ * string it was reading at a malformed surrogate pair; call it on
  * untrusted input, then parse. */
 gboolean  crier_json_single_value  (const char  *text,
                                     gssize       len);

@@ -388,7 +388,11 @@ test_bad_body (void)
   assert_api_error (server, "publish", "{\"channel\":", 400, 107, "not JSON");
   assert_api_error (server, "publish", "[1,2]", 400, 107, "must be a JSON object, not an array");
   assert_api_error (server, "info", "\"info\"", 400, 107, "not a string");
-  g_assert_cmpuint (rejected (server, CRIER_API_REJECT_BAD_JSON), ==, 3);
+  /* json-glib would decode the octal escape into a byte that is not
+   * UTF-8 and every subscriber would receive it. */
+  assert_api_error (server, "publish", "{\"channel\":\"news\",\"data\":\"\\200\"}", 400, 107,
+                    "string escapes only");
+  g_assert_cmpuint (rejected (server, CRIER_API_REJECT_BAD_JSON), ==, 4);
 
   /* An empty body is an empty object. */
   {

@@ -317,12 +317,15 @@ test_single_value (void)
   const char *good[] = {
     "{}", " [1, {\"a\": \"}\"}] \n", "\"x\"", "42", "true", "\"\\u00e9\"",
     "\"\\uD83D\\uDE00\"", "[\"\\ud83d\\ude00\", \"\\\\u\"]", "\"\\\\uD800\"",
+    "\"\\\"\\\\\\/\\b\\f\\n\\r\\t\"",
   };
   const char *bad[] = {
     "", "  ", "{}{}", "{} []", "1 2", "[1]]", "\"open", "[",
     "\"\\uD800\\u0041\"", "{\"\\uD800\\u0041\":1}", "[\"\\uDC00\"]",
     "\"\\uD800\"", "\"\\uD800x\"", "\"\\uDBFF\\uE000\"", "\"\\uDD\"",
     "{\"\\uDD\"\\uDDsmsmsm}", "\"\\u12g4\"", "\"\\u",
+    /* C escapes json-glib 1.6 decodes into bytes that are not UTF-8. */
+    "[\"\\200e9\"]", "\"\\x41\"", "\"\\v\"", "\"\\'\"", "{\"\\0\":1}", "\"\\",
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (good); i++)
