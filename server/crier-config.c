@@ -490,6 +490,16 @@ static const ConfigOption config_options[] = {
     0, CONFIG_FIELD (anomaly_burst_min_count),
     "Fewest rejections or protocol errors in one second that can count as a "
     "burst, however quiet the metric usually is." },
+  { "anomaly", "drop_percent", OPTION_INT, "25", 1, 95,
+    0, CONFIG_FIELD (anomaly_drop_percent),
+    "A rate counts as collapsed when it falls to at most this percent of "
+    "its learnt level (and far enough below it in standard deviations), "
+    "three seconds in a row." },
+  { "anomaly", "drift_percent", OPTION_INT, "10", 1, 1000,
+    0, CONFIG_FIELD (anomaly_drift_percent),
+    "A slow drift is flagged when the recent average of a metric moves at "
+    "least this percent away from its long-run average (plus a margin for "
+    "its noise), as latency creeping up or memory per connection climbing." },
   { "anomaly", "latency_limit", OPTION_DURATION, "0s", 0, HOURS (1),
     0, CONFIG_FIELD (anomaly_latency_limit),
     "Raise a critical alert whenever the publish-to-delivery latency (99th "

@@ -148,6 +148,8 @@ typedef struct
   gint64   anomaly_warmup;        /* ms learnt before the detectors alert */
   gint64   anomaly_spike_sigma;
   gint64   anomaly_burst_min_count;
+  gint64   anomaly_drop_percent;  /* a collapse: at most this % of the level */
+  gint64   anomaly_drift_percent; /* a drift: the recent mean this % off the long one */
   gint64   anomaly_latency_limit; /* ms: p99 above it is critical; 0 = off */
 
   /* [channels] and [namespace.NAME] */

@@ -197,6 +197,8 @@ tune (CrierDetectorConfig *dc,
   dc->drift_sigma *= scale;
   dc->burst_sigma *= scale;
   dc->burst_min_count = (double) config->anomaly_burst_min_count;
+  dc->drop_ratio = (double) config->anomaly_drop_percent / 100.0;
+  dc->drift_rel = (double) config->anomaly_drift_percent / 100.0;
 }
 
 static void

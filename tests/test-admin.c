@@ -28,6 +28,8 @@
 
 #include "crier-admin.h"
 #include "crier-admin-protocol.h"
+#include "crier-anomaly.h"
+#include "crier-metrics.h"
 #include "crier-histogram.h"
 #include "crier-hub.h"
 #include "crier-session.h"
@@ -967,6 +969,54 @@ test_socket_permissions (void)
     g_rmdir (a);
   }
   g_rmdir (dir);
+}
+
+/* The [anomaly] thresholds reach the detectors crierd runs. */
+static const CrierDetectorConfig *
+detector_config (CrierServer *server,
+                 const char  *metric)
+{
+  CrierAnomalyEngine *engine = crier_metrics_get_anomaly (crier_admin_get_metrics (crier_server_get_admin (server)));
+  int index;
+
+  g_assert_nonnull (engine);
+  index = crier_anomaly_engine_lookup (engine, metric);
+  g_assert_cmpint (index, >=, 0);
+  return crier_detector_get_config (crier_anomaly_engine_get_detector (engine, (guint) index));
+}
+
+static void
+test_anomaly_settings (void)
+{
+  const char *defaults[] = { NULL };
+  const char *tuned[] = {
+    "anomaly.sensitivity=200", "anomaly.spike_sigma=9", "anomaly.drop_percent=40",
+    "anomaly.drift_percent=30", "anomaly.burst_min_count=7", "anomaly.warmup=20s", NULL,
+  };
+  CrierServer *server = test_server_new (defaults);
+  const CrierDetectorConfig *dc = detector_config (server, "deliveries_per_s");
+  double drop_sigma = dc->drop_sigma;
+  double drift_sigma = dc->drift_sigma;
+
+  g_assert_cmpfloat (dc->spike_sigma, ==, 6);
+  g_assert_cmpfloat (dc->drop_ratio, ==, 0.25);
+  g_assert_cmpfloat (dc->drift_rel, ==, 0.10);
+  test_server_quit_unref (server);
+
+  server = test_server_new (tuned);
+  dc = detector_config (server, "deliveries_per_s");
+  /* Sensitivity 200 halves every threshold in standard deviations. */
+  g_assert_cmpfloat (dc->spike_sigma, ==, 4.5);
+  g_assert_cmpfloat (dc->drop_sigma, ==, drop_sigma / 2);
+  g_assert_cmpfloat (dc->drift_sigma, ==, drift_sigma / 2);
+  g_assert_cmpfloat (dc->drop_ratio, ==, 0.40);
+  g_assert_cmpfloat (dc->drift_rel, ==, 0.30);
+  g_assert_cmpuint (dc->warmup, ==, 20);
+  dc = detector_config (server, "rejections_per_s");
+  g_assert_cmpfloat (dc->burst_min_count, ==, 7);
+  /* Memory per connection learns twice as long. */
+  g_assert_cmpuint (detector_config (server, "rss_per_connection")->warmup, ==, 40);
+  test_server_quit_unref (server);
 }
 
 static void
@@ -2178,6 +2228,7 @@ main (int   argc,
   g_test_add_func ("/admin/codec/messages", test_codec_messages);
   g_test_add_func ("/admin/codec/default-socket-path", test_default_socket_path);
   g_test_add_func ("/admin/histogram", test_histogram);
+  g_test_add_func ("/admin/anomaly-settings", test_anomaly_settings);
   g_test_add_func ("/admin/socket/permissions", test_socket_permissions);
   g_test_add_func ("/admin/socket/default-path", test_socket_default_path);
   g_test_add_func ("/admin/socket/stale-and-live", test_socket_stale_and_live);
