@@ -4,6 +4,7 @@
 #include "crier-util.h"
 
 #include <errno.h>
+#include <math.h>
 #include <string.h>
 #include <sys/random.h>
 
@@ -320,6 +321,37 @@ crier_json_unicode_escape_len (const char *p,
   return 12;
 }
 
+static gboolean
+json_number_char (char c)
+{
+  return g_ascii_isdigit (c) || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E';
+}
+
+/* The number token at @p is finite as a double: json-glib 1.6 turns
+ * "1e400" into infinity and writes it back as "inf.0", which is no JSON. */
+static gboolean
+json_number_finite (const char *p,
+                    const char *end)
+{
+  const char *q = p;
+  char buf[64];
+  g_autofree char *heap = NULL;
+  char *token = buf;
+  double value;
+
+  while (q < end && json_number_char (*q))
+    q++;
+  if ((gsize) (q - p) < sizeof buf)
+    {
+      memcpy (buf, p, q - p);
+      buf[q - p] = '\0';
+    }
+  else
+    token = heap = g_strndup (p, q - p);
+  value = g_ascii_strtod (token, NULL);
+  return isfinite (value);
+}
+
 gboolean
 crier_json_single_value (const char *text,
                          gssize      len)
@@ -397,6 +429,10 @@ crier_json_single_value (const char *text,
         default:
           if (depth == 0)
             top_scalar = TRUE;
+          if ((c == '-' || g_ascii_isdigit (c)) &&
+              (p == text || !(json_number_char (p[-1]) || g_ascii_isalpha (p[-1]))) &&
+              !json_number_finite (p, end))
+            return FALSE;
           break;
         }
     }

@@ -33,9 +33,10 @@ gboolean  crier_parse_size         (const char  *text,
 /* TRUE when @text holds exactly one JSON value by its shape (brackets
  * balanced outside strings, nothing but white space after it), every
  * escape in its strings is one of JSON's (json-glib 1.6 also decodes C's
- * octal and other escapes into bytes that are not UTF-8), and every \u
+ * octal and other escapes into bytes that are not UTF-8), every \u
  * escape is four hex digits with UTF-16 surrogates only in well-formed
- * pairs.  Not a validator: it guards json-glib 1.6's parser, which leaks
+ * pairs, and every number is finite as a double (json-glib writes "1e400"
+ * back as "inf.0").  Not a validator: it guards json-glib 1.6's parser, which leaks
  * every top-level value but the last of an input like "{}{}" and the
  * string it was reading at a malformed surrogate pair; call it on
  * untrusted input, then parse. */

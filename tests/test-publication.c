@@ -318,6 +318,7 @@ test_single_value (void)
     "{}", " [1, {\"a\": \"}\"}] \n", "\"x\"", "42", "true", "\"\\u00e9\"",
     "\"\\uD83D\\uDE00\"", "[\"\\ud83d\\ude00\", \"\\\\u\"]", "\"\\\\uD800\"",
     "\"\\\"\\\\\\/\\b\\f\\n\\r\\t\"",
+    "[1e308, -2.5E-3, 0, -0.0, 1e-400, 12345678901234567890]", "{\"e1e999\":\"1e999\"}",
   };
   const char *bad[] = {
     "", "  ", "{}{}", "{} []", "1 2", "[1]]", "\"open", "[",
@@ -326,6 +327,8 @@ test_single_value (void)
     "{\"\\uDD\"\\uDDsmsmsm}", "\"\\u12g4\"", "\"\\u",
     /* C escapes json-glib 1.6 decodes into bytes that are not UTF-8. */
     "[\"\\200e9\"]", "\"\\x41\"", "\"\\v\"", "\"\\'\"", "{\"\\0\":1}", "\"\\",
+    /* Numbers json-glib 1.6 reads as infinity and writes as "inf.0". */
+    "[11e400]", "{\"a\":-1e309}", "1e999", "[1, 2, 3e+400]",
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (good); i++)
