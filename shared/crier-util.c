@@ -327,8 +327,10 @@ json_number_char (char c)
   return g_ascii_isdigit (c) || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E';
 }
 
-/* The number token at @p is finite as a double: json-glib 1.6 turns
- * "1e400" into infinity and writes it back as "inf.0", which is no JSON. */
+/* The number token at @p survives json-glib 1.6: finite as a double (it
+ * turns "1e400" into infinity and writes it back as "inf.0", which is no
+ * JSON) and, without fraction or exponent, within gint64 (it wraps
+ * 12345678901234567890 round to a negative number without a word). */
 static gboolean
 json_number_finite (const char *p,
                     const char *end)
@@ -348,6 +350,13 @@ json_number_finite (const char *p,
     }
   else
     token = heap = g_strndup (p, q - p);
+  if (strpbrk (token, ".eE") == NULL)
+    {
+      errno = 0;
+      g_ascii_strtoll (token, NULL, 10);
+      if (errno == ERANGE)
+        return FALSE;
+    }
   value = g_ascii_strtod (token, NULL);
   return isfinite (value);
 }

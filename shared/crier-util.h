@@ -36,7 +36,8 @@ gboolean  crier_parse_size         (const char  *text,
  * octal and other escapes into bytes that are not UTF-8), every \u
  * escape is four hex digits with UTF-16 surrogates only in well-formed
  * pairs, and every number is finite as a double (json-glib writes "1e400"
- * back as "inf.0").  Not a validator: it guards json-glib 1.6's parser, which leaks
+ * back as "inf.0") and every integer fits in a gint64 (json-glib wraps
+ * bigger ones round without an error).  Not a validator: it guards json-glib 1.6's parser, which leaks
  * every top-level value but the last of an input like "{}{}" and the
  * string it was reading at a malformed surrogate pair; call it on
  * untrusted input, then parse. */
