@@ -2123,7 +2123,7 @@ api_cb (SoupServer        *soup,
   if (!crier_json_single_value (raw.start, raw.end - raw.start))
     {
       reject (api, msg, CRIER_API_REJECT_BAD_JSON, SOUP_STATUS_BAD_REQUEST,
-              CRIER_PROTO_ERROR_BAD_REQUEST, "bad request: body is not JSON: it must be exactly one JSON value, with JSON's string escapes only and finite numbers");
+              CRIER_PROTO_ERROR_BAD_REQUEST, "bad request: body is not JSON: it must be exactly one JSON value, with JSON's string escapes only");
       request->answered = TRUE;
       return;
     }

@@ -677,7 +677,7 @@ crier_cf_client_uni_connect (CrierCfClient *client,
       return;
     }
 
-  if (!crier_json_single_value (json, len) ||
+  if (!crier_json_single_value (json, len) || !crier_json_numbers_exact (json, len) ||
       !json_parser_load_from_data (parser, json, len, &error) ||
       (root = json_parser_get_root (parser)) == NULL || !JSON_NODE_HOLDS_OBJECT (root))
     {
@@ -1330,6 +1330,13 @@ handle_command (CrierCfClient *client,
   if (!crier_json_single_value (line, len))
     {
       bad_request (client, "not one JSON value");
+      return;
+    }
+  /* Command values are regenerated from json-glib's nodes: a number it
+   * cannot write back as sent (1e400, 2^64) is refused, not changed. */
+  if (!crier_json_numbers_exact (line, len))
+    {
+      bad_request (client, "a number out of range (finite doubles, 64-bit integers)");
       return;
     }
   if (!json_parser_load_from_data (parser, line, len, &error))

@@ -452,6 +452,12 @@ parse_text (const char      *text,
       g_set_error (error, CRIER_ADMIN_ERROR, code, "not JSON: not exactly one value");
       return NULL;
     }
+  if (!crier_json_numbers_exact (text, (gssize) len))
+    {
+      g_set_error (error, CRIER_ADMIN_ERROR, code,
+                   "a number out of range (finite doubles, 64-bit integers)");
+      return NULL;
+    }
   if (!json_parser_load_from_data (parser, text, (gssize) len, &local_error))
     {
       g_set_error (error, CRIER_ADMIN_ERROR, code, "not JSON: %s", local_error->message);

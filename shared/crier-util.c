@@ -332,8 +332,8 @@ json_number_char (char c)
  * JSON) and, without fraction or exponent, within gint64 (it wraps
  * 12345678901234567890 round to a negative number without a word). */
 static gboolean
-json_number_finite (const char *p,
-                    const char *end)
+json_number_survives (const char *p,
+                      const char *end)
 {
   const char *q = p;
   char buf[64];
@@ -438,13 +438,41 @@ crier_json_single_value (const char *text,
         default:
           if (depth == 0)
             top_scalar = TRUE;
-          if ((c == '-' || g_ascii_isdigit (c)) &&
-              (p == text || !(json_number_char (p[-1]) || g_ascii_isalpha (p[-1]))) &&
-              !json_number_finite (p, end))
-            return FALSE;
           break;
         }
     }
 
   return started && !in_string && depth == 0;
+}
+
+gboolean
+crier_json_numbers_exact (const char *text,
+                          gssize      len)
+{
+  const char *end;
+  gboolean in_string = FALSE;
+
+  if (text == NULL)
+    return FALSE;
+  end = text + (len < 0 ? (gssize) strlen (text) : len);
+  for (const char *p = text; p < end; p++)
+    {
+      char c = *p;
+
+      if (in_string)
+        {
+          if (c == '\\' && p + 1 < end)
+            p++;
+          else if (c == '"')
+            in_string = FALSE;
+          continue;
+        }
+      if (c == '"')
+        in_string = TRUE;
+      else if ((c == '-' || g_ascii_isdigit (c)) &&
+               (p == text || !(json_number_char (p[-1]) || g_ascii_isalpha (p[-1]))) &&
+               !json_number_survives (p, end))
+        return FALSE;
+    }
+  return TRUE;
 }

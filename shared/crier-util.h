@@ -33,15 +33,21 @@ gboolean  crier_parse_size         (const char  *text,
 /* TRUE when @text holds exactly one JSON value by its shape (brackets
  * balanced outside strings, nothing but white space after it), every
  * escape in its strings is one of JSON's (json-glib 1.6 also decodes C's
- * octal and other escapes into bytes that are not UTF-8), every \u
+ * octal and other escapes into bytes that are not UTF-8), and every \u
  * escape is four hex digits with UTF-16 surrogates only in well-formed
- * pairs, and every number is finite as a double (json-glib writes "1e400"
- * back as "inf.0") and every integer fits in a gint64 (json-glib wraps
- * bigger ones round without an error).  Not a validator: it guards json-glib 1.6's parser, which leaks
+ * pairs.  Not a validator: it guards json-glib 1.6's parser, which leaks
  * every top-level value but the last of an input like "{}{}" and the
  * string it was reading at a malformed surrogate pair; call it on
  * untrusted input, then parse. */
 gboolean  crier_json_single_value  (const char  *text,
+                                    gssize       len);
+/* TRUE when every number in @text (outside strings) is one json-glib 1.6
+ * writes back as it read it: finite as a double (it writes "1e400" back as
+ * "inf.0", which is no JSON) and, without fraction or exponent, within
+ * gint64 (it wraps 12345678901234567890 round without an error).  For
+ * input whose values crierd regenerates from json-glib nodes (client
+ * commands, admin requests); the server API keeps payloads verbatim. */
+gboolean  crier_json_numbers_exact (const char  *text,
                                     gssize       len);
 
 /* Length of the JSON \u escape at @p (its backslash), at most @end: 6,

@@ -149,6 +149,9 @@ test_bad_frames (void)
     "{\"connect\":{}}",                       /* no id */
     "{\"id\":-4,\"connect\":{}}",             /* bad id */
     "{\"id\":1,\"connect\":\"x\"}",           /* body not an object */
+    "{\"id\":1,\"connect\":{\"data\":[1e400]}}",          /* json-glib: "inf.0" */
+    "{\"id\":1,\"connect\":{\"data\":12345678901234567890}}", /* json-glib wraps it */
+    "{\"id\":1,\"connect\":{\"name\":\"\\200\"}}",        /* C escape, not JSON */
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
