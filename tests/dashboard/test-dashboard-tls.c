@@ -27,6 +27,7 @@
 
 #include "crier-admin-client.h"
 #include "dashboard-test-utils.h"
+#include "../test-cert.h"
 
 #define TOKEN "admin-secret"
 
@@ -39,61 +40,6 @@ static struct
   DashDashboard  dash;
   char          *address;
 } t;
-
-static void
-write_datum (const char     *path,
-             gnutls_datum_t *d)
-{
-  g_autoptr(GError) error = NULL;
-
-  g_assert_true (g_file_set_contents (path, (const char *) d->data, d->size, &error));
-  g_assert_no_error (error);
-  gnutls_free (d->data);
-}
-
-/* A self-signed ECDSA P-256 certificate for localhost and 127.0.0.1 (as
- * tests/test-tls.c makes them). */
-static void
-make_cert (const char *cert_path,
-           const char *key_path)
-{
-  static const guint8 ip[4] = { 127, 0, 0, 1 };
-  static const guint8 serial = 7;
-  const char *cn = "crier dashboard test";
-  gnutls_x509_privkey_t key;
-  gnutls_x509_crt_t crt;
-  gnutls_datum_t d;
-  time_t now = time (NULL);
-
-  g_assert_cmpint (gnutls_x509_privkey_init (&key), ==, 0);
-  g_assert_cmpint (gnutls_x509_privkey_generate (key, GNUTLS_PK_ECDSA,
-                                                 GNUTLS_CURVE_TO_BITS (GNUTLS_ECC_CURVE_SECP256R1), 0), ==, 0);
-  g_assert_cmpint (gnutls_x509_crt_init (&crt), ==, 0);
-  g_assert_cmpint (gnutls_x509_crt_set_version (crt, 3), ==, 0);
-  g_assert_cmpint (gnutls_x509_crt_set_serial (crt, &serial, 1), ==, 0);
-  g_assert_cmpint (gnutls_x509_crt_set_activation_time (crt, now - 3600), ==, 0);
-  g_assert_cmpint (gnutls_x509_crt_set_expiration_time (crt, now + 86400), ==, 0);
-  g_assert_cmpint (gnutls_x509_crt_set_dn_by_oid (crt, GNUTLS_OID_X520_COMMON_NAME, 0, cn, strlen (cn)), ==, 0);
-  g_assert_cmpint (gnutls_x509_crt_set_key (crt, key), ==, 0);
-  g_assert_cmpint (gnutls_x509_crt_set_subject_alt_name (crt, GNUTLS_SAN_DNSNAME, "localhost", 9,
-                                                         GNUTLS_FSAN_SET), ==, 0);
-  g_assert_cmpint (gnutls_x509_crt_set_subject_alt_name (crt, GNUTLS_SAN_IPADDRESS, ip, sizeof ip,
-                                                         GNUTLS_FSAN_APPEND), ==, 0);
-  g_assert_cmpint (gnutls_x509_crt_set_basic_constraints (crt, 0, -1), ==, 0);
-  g_assert_cmpint (gnutls_x509_crt_set_key_usage (crt, GNUTLS_KEY_DIGITAL_SIGNATURE), ==, 0);
-  g_assert_cmpint (gnutls_x509_crt_set_key_purpose_oid (crt, GNUTLS_KP_TLS_WWW_SERVER, 0), ==, 0);
-  g_assert_cmpint (gnutls_x509_crt_sign2 (crt, crt, key, GNUTLS_DIG_SHA256, 0), ==, 0);
-
-  g_assert_cmpint (gnutls_x509_crt_export2 (crt, GNUTLS_X509_FMT_PEM, &d), ==, 0);
-  write_datum (cert_path, &d);
-  g_assert_cmpint (gnutls_x509_privkey_export2_pkcs8 (key, GNUTLS_X509_FMT_PEM, NULL,
-                                                      GNUTLS_PKCS_PLAIN, &d), ==, 0);
-  write_datum (key_path, &d);
-  g_chmod (key_path, 0600);
-
-  gnutls_x509_crt_deinit (crt);
-  gnutls_x509_privkey_deinit (key);
-}
 
 /* The SHA-256 fingerprint of the certificate file, computed here with
  * GnuTLS (independently of the dashboard's code). */
@@ -245,7 +191,7 @@ main (int   argc,
   g_assert_no_error (error);
   t.cert = g_build_filename (t.dir, "cert.pem", NULL);
   t.key = g_build_filename (t.dir, "key.pem", NULL);
-  make_cert (t.cert, t.key);
+  test_make_certificate (t.cert, t.key, "crier dashboard test", 7, FALSE);
   {
     g_autofree char *key_set = g_strdup_printf ("tls.admin_key_file=%s", t.key);
     g_autofree char *cert_set = g_strdup_printf ("tls.admin_cert_file=%s", t.cert);
