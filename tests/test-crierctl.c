@@ -727,20 +727,9 @@ test_alerts_follow (void)
 static char *
 make_token (const char *user)
 {
-  static const char header[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
   g_autofree char *claims = g_strdup_printf ("{\"sub\":\"%s\"}", user);
-  g_autofree char *h = crier_base64url_encode ((const guint8 *) header, strlen (header));
-  g_autofree char *p = crier_base64url_encode ((const guint8 *) claims, strlen (claims));
-  g_autofree char *input = g_strconcat (h, ".", p, NULL);
-  g_autoptr(GHmac) hmac = g_hmac_new (G_CHECKSUM_SHA256, (const guchar *) "test-secret", 11);
-  guint8 digest[32];
-  gsize len = sizeof digest;
-  g_autofree char *signature = NULL;
 
-  g_hmac_update (hmac, (const guchar *) input, -1);
-  g_hmac_get_digest (hmac, digest, &len);
-  signature = crier_base64url_encode (digest, len);
-  return g_strconcat (input, ".", signature, NULL);
+  return test_hs256_token ("test-secret", claims);
 }
 
 /* A client of @user subscribed to "room"; returns the fd. */

@@ -343,19 +343,7 @@ sse_field (const char *event,
 static char *
 make_token (const char *claims)
 {
-  static const char header[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
-  g_autofree char *h = crier_base64url_encode ((const guint8 *) header, strlen (header));
-  g_autofree char *p = crier_base64url_encode ((const guint8 *) claims, strlen (claims));
-  g_autofree char *input = g_strconcat (h, ".", p, NULL);
-  g_autoptr(GHmac) hmac = g_hmac_new (G_CHECKSUM_SHA256, (const guchar *) "test-secret", 11);
-  guint8 digest[32];
-  gsize len = sizeof digest;
-  g_autofree char *signature = NULL;
-
-  g_hmac_update (hmac, (const guchar *) input, -1);
-  g_hmac_get_digest (hmac, digest, &len);
-  signature = crier_base64url_encode (digest, len);
-  return g_strconcat (input, ".", signature, NULL);
+  return test_hs256_token ("test-secret", claims);
 }
 
 /* Opens a Centrifugo SSE stream, checks the head, returns the connect

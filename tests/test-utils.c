@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "crier-util.h"
 #include "crier-ws-codec.h"
 
 static const char *strict_domains[] = {
@@ -354,4 +355,23 @@ test_http_raw (guint16     port,
     *response_body = g_strdup (sep ? sep + 4 : "");
   g_string_free (resp, TRUE);
   return status;
+}
+
+char *
+test_hs256_token (const char *secret,
+                  const char *claims)
+{
+  static const char header[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
+  g_autofree char *h = crier_base64url_encode ((const guint8 *) header, strlen (header));
+  g_autofree char *p = crier_base64url_encode ((const guint8 *) claims, strlen (claims));
+  g_autofree char *input = g_strconcat (h, ".", p, NULL);
+  g_autoptr(GHmac) hmac = g_hmac_new (G_CHECKSUM_SHA256, (const guchar *) secret, strlen (secret));
+  guint8 digest[32];
+  gsize len = sizeof digest;
+  g_autofree char *signature = NULL;
+
+  g_hmac_update (hmac, (const guchar *) input, -1);
+  g_hmac_get_digest (hmac, digest, &len);
+  signature = crier_base64url_encode (digest, len);
+  return g_strconcat (input, ".", signature, NULL);
 }

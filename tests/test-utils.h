@@ -75,4 +75,8 @@ guint         test_http_raw          (guint16       port,
                                       char        **response_headers,
                                       char        **response_body);
 
+/* A JWT over @claims (JSON text) signed HS256 with @secret. */
+char *test_hs256_token (const char *secret,
+                        const char *claims);
+
 G_END_DECLS
